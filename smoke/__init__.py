@@ -1,0 +1,3 @@
+"""stripe-smoke: prove that a billing API credits buyers correctly from Stripe payments."""
+
+__version__ = "0.1.0"

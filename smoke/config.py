@@ -1,0 +1,155 @@
+"""Settings: command-line options, then environment variables, then a ``.env`` file, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from smoke.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its pytest/CLI flag, environment variable, type, default and help."""
+
+    name: str
+    flag: str
+    env: str | None
+    kind: type
+    default: Any
+    help: str
+    secret: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("target", "--target", "SMOKE_TARGET", str, "demo",
+           "profile name (demo, topups, …) or path to a profile .toml"),
+    Option("base_url", "--base-url", "BASE_URL", str, None,
+           "base URL of the billing API under test; without it the profile's embedded target is started"),
+    Option("webhook_secret", "--webhook-secret", "STRIPE_WEBHOOK_SECRET", str, None,
+           "the target's webhook signing secret (whsec_…); prefer the environment variable", secret=True),
+    Option("stripe_api_key", "--stripe-api-key", "STRIPE_API_KEY", str, None,
+           "Stripe test-mode key (sk_test_/rk_test_) for checks that ask Stripe", secret=True),
+    Option("stripe_api_base", "--stripe-api-base", "STRIPE_API_BASE", str, None,
+           "Stripe API base URL (default https://api.stripe.com; a local emulator's URL offline)"),
+    Option("timeout", "--smoke-timeout", "SMOKE_TIMEOUT", float, 10.0,
+           "seconds to wait for the credit to appear"),
+    Option("settle", "--settle-seconds", "SMOKE_SETTLE_SECONDS", float, 0.5,
+           "seconds the state must stay unchanged after an event that must not credit"),
+    Option("ack_seconds", "--ack-seconds", "SMOKE_ACK_SECONDS", float, 10.0,
+           "the webhook must answer within this many seconds"),
+    Option("http_timeout", "--http-timeout", "SMOKE_HTTP_TIMEOUT", float, 15.0,
+           "timeout of every HTTP request, in seconds"),
+    Option("rate_limit", "--rate-limit", "SMOKE_RATE_LIMIT", int, None,
+           "never send more than this many requests a minute per route (default: the profile's)"),
+    Option("duplicates", "--duplicates", "SMOKE_DUPLICATES", int, 10,
+           "how many copies of one event the concurrency check sends at once"),
+    Option("seed", "--smoke-seed", "SMOKE_SEED", int, None,
+           "seed for the shuffled event order (printed on failure to reproduce it)"),
+    Option("production", "--production", "SMOKE_PRODUCTION", bool, False,
+           "mark the target as production (simulated-credit checks are then refused)"),
+    Option("allow_production", "--allow-production", "SMOKE_ALLOW_PRODUCTION", bool, False,
+           "run simulated-credit checks even against a production target"),
+    Option("reports_dir", "--reports-dir", "SMOKE_REPORTS_DIR", str, "reports",
+           "folder for receipts, artifacts and summaries"),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run, resolved and validated."""
+
+    target: str = "demo"
+    base_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    timeout: float = 10.0
+    settle: float = 0.5
+    ack_seconds: float = 10.0
+    http_timeout: float = 15.0
+    rate_limit: int | None = None
+    duplicates: int = 10
+    seed: int | None = None
+    production: bool = False
+    allow_production: bool = False
+    reports_dir: str = "reports"
+
+
+def _convert(option: Option, raw: Any, source: str) -> Any:
+    if raw is None or isinstance(raw, option.kind) and not isinstance(raw, str) or option.kind is str:
+        return raw if not isinstance(raw, str) else raw.strip()
+    text = str(raw).strip()
+    if option.kind is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{source} must be true or false, not {text!r}.")
+    try:
+        value = option.kind(text)
+    except ValueError:
+        raise ConfigError(f"{source} must be a number, not {text!r}.") from None
+    if value < 0:
+        raise ConfigError(f"{source} must not be negative.")
+    return value
+
+
+def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Merge options given explicitly (None = not given) over the environment, and validate."""
+    given = given or {}
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, source = given.get(option.name), option.flag
+        if raw is None and option.env and environ.get(option.env, "") != "":
+            raw, source = environ[option.env], option.env
+        if raw is None and option.name == "stripe_api_key" and environ.get("STRIPE_SECRET_KEY"):
+            raw, source = environ["STRIPE_SECRET_KEY"], "STRIPE_SECRET_KEY"
+        values[option.name] = option.default if raw is None else _convert(option, raw, source)
+    settings = Settings(**{f.name: values[f.name] for f in fields(Settings)})
+    if settings.base_url:
+        object.__setattr__(settings, "base_url", check_base_url(settings.base_url))
+    if settings.stripe_api_key:
+        check_stripe_key(settings.stripe_api_key)
+    return settings
+
+
+def check_base_url(url: str, what: str = "BASE_URL") -> str:
+    """Return ``url`` without a trailing slash, or raise if it is not an http(s) URL."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what} must be an http(s) URL such as https://staging.example.com, not {url!r}.")
+    return url.strip().rstrip("/")
+
+
+def check_stripe_key(key: str, *, allow_live: bool = False) -> str:
+    """Accept test-mode secret or restricted keys only; refuse live keys."""
+    key = key.strip()
+    if key.startswith(("sk_live_", "rk_live_")) and not allow_live:
+        raise ConfigError(
+            "Refusing a live Stripe key: stripe-smoke only runs in test mode; "
+            "use a sk_test_… or rk_test_… key from the Dashboard's test mode."
+        )
+    if not key.startswith(("sk_test_", "rk_test_", "sk_live_", "rk_live_")):
+        raise ConfigError("The Stripe API key must be a secret or restricted test key (sk_test_… or rk_test_…).")
+    return key
+
+
+def load_env_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Load ``.env`` (or ``path``) into the environment without overriding what is already set."""
+    from dotenv import find_dotenv, load_dotenv
+
+    found = str(path) if path else find_dotenv(usecwd=True)
+    if path and not Path(path).is_file():
+        raise ConfigError(f"The env file {path} does not exist; check --env-file.")
+    if found:
+        load_dotenv(found, override=False)
+        return Path(found)
+    return None

@@ -1,0 +1,47 @@
+"""The pytest plugin: options under one group, markers, fixtures, and redacted reports."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from smoke.config import OPTIONS
+from smoke.errors import SmokeError
+from smoke.redact import REDACTOR
+
+from smoke._fixtures import smoke, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the options; each also reads an environment variable (see README)."""
+    group = parser.getgroup("stripe-smoke", "stripe-smoke: check a billing API against Stripe payments")
+    for option in OPTIONS:
+        env = f" [env {option.env}]" if option.env else ""
+        if option.kind is bool:
+            group.addoption(option.flag, dest=f"smoke_{option.name}", action="store_true", default=None,
+                            help=option.help + env)
+        else:
+            group.addoption(option.flag, dest=f"smoke_{option.name}", default=None, metavar=option.name.upper(),
+                            help=f"{option.help} (default: {option.default}){env}")
+    group.addoption("--env-file", dest="smoke_env_file", default=None, metavar="PATH",
+                    help="read settings from this file instead of ./.env")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the markers the suites use."""
+    config.addinivalue_line("markers", "simulated: the check sends simulated signed events (refused against production targets)")
+    config.addinivalue_line("markers", "needs(capability): the check skips unless the profile supports the capability")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+    """Show SmokeErrors as their one-line message, and redact every report."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    if report.longrepr is not None:
+        report.longrepr = REDACTOR.redact(str(report.longrepr))
+    report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]

@@ -1,0 +1,259 @@
+"""Load and validate target profiles: the declarative description of a billing API."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smoke._data import fixtures_dir
+from smoke.errors import ConfigError
+from smoke.events import DEFAULT_API_VERSION
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+# Every key a profile may use, by table; anything else is a typo we point out.
+_SCHEMA: dict[str, set[str]] = {
+    "": {"name", "description", "class", "target", "vars", "buyer", "setup", "auth", "state",
+         "effect", "purchase", "webhook", "supports"},
+    "target": {"health", "production", "embedded", "rate_limit_per_minute"},
+    "step": {"request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status"},
+    "auth": {"headers"},
+    "state": {"request", "json", "params", "value", "where"},
+    "effect": {"delta", "from", "to"},
+    "purchase": {"request", "json", "form", "headers", "params", "expect_status", "secrets",
+                 "on_status", "session_id", "checkout_url", "payment_intent"},
+    "webhook": {"path", "credit_event", "object", "api_version", "content_type", "expect_status",
+                "reject_status"},
+    "supports": {"simulated_credit", "purchase", "refunds", "ledger"},
+    "var": {"env", "default", "secret"},
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One HTTP request a profile asks for, with placeholders still unresolved."""
+
+    name: str
+    method: str
+    path: str
+    json: Any = None
+    form: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    expect_status: tuple[int, ...] = ()
+    secrets: tuple[str, ...] = ()
+    on_status: dict[int, Step] = field(default_factory=dict)
+    extract: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Var:
+    """A profile variable: from an environment variable, else a default."""
+
+    env: str | None
+    default: Any
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A target described declaratively; see README "Writing a profile"."""
+
+    name: str
+    source: Path
+    description: str = ""
+    class_path: str | None = None
+    health: Step | None = None
+    production: bool = False
+    embedded: str | None = None
+    rate_limit_per_minute: int | None = None
+    vars: dict[str, Var] = field(default_factory=dict)
+    buyer: Step | None = None
+    setup: tuple[Step, ...] = ()
+    auth_headers: dict[str, str] = field(default_factory=dict)
+    state: Step | None = None
+    state_value: str = ""
+    state_where: dict[str, Any] = field(default_factory=dict)
+    delta: Any = None
+    state_from: Any = None
+    state_to: Any = None
+    purchase: Step | None = None
+    webhook_path: str = ""
+    credit_event: str = "checkout.session.completed"
+    credit_object: dict[str, Any] = field(default_factory=dict)
+    api_version: str = DEFAULT_API_VERSION
+    content_type: str = "application/json; charset=utf-8"
+    webhook_expect_status: tuple[int, ...] = ()
+    webhook_reject_status: tuple[int, ...] = ()
+    supports: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def numeric(self) -> bool:
+        """True when the effect is a delta on a number, False for a ``from → to`` state change."""
+        return self.delta is not None
+
+    def can(self, capability: str) -> bool:
+        """Whether the profile says the target supports ``capability``."""
+        if capability == "state":
+            return self.state is not None
+        defaults = {"simulated_credit": self.state is not None, "purchase": self.purchase is not None,
+                    "refunds": False, "ledger": False}
+        return bool(self.supports.get(capability, defaults.get(capability, False)))
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped with the harness."""
+    return sorted(p.stem for p in (fixtures_dir() / "profiles").glob("*.toml"))
+
+
+def find_profile(name_or_path: str) -> Path:
+    """Resolve ``--target``: a path to a ``.toml`` file, or the name of a shipped profile."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"Profile file {candidate} does not exist; check the path given to --target.")
+        return candidate
+    shipped = fixtures_dir() / "profiles" / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"Unknown target {name_or_path!r}: pass a profile file (my-api.toml) or one of "
+        f"{', '.join(builtin_profiles())}."
+    )
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Read and validate a profile; errors name the file, the key and the fix."""
+    path = find_profile(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check the file's permissions.") from None
+    return _Parser(path).profile(data)
+
+
+class _Parser:
+    """Turns the TOML tables into a Profile, with precise errors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key} {problem}; {fix}.")
+
+    def keys(self, table: Any, where: str, schema: str) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise self.fail(where or "the file", "must be a table", f"write it as [{where}]")
+        for key in table:
+            if key not in _SCHEMA[schema]:
+                close = difflib.get_close_matches(key, _SCHEMA[schema], n=1)
+                hint = f"did you mean {close[0]!r}" if close else f"allowed keys are {', '.join(sorted(_SCHEMA[schema]))}"
+                raise self.fail(f"{where + '.' if where else ''}{key}", "is not a known key", hint)
+        return table
+
+    def statuses(self, value: Any, where: str) -> tuple[int, ...]:
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and 100 <= v <= 599 for v in values):
+            raise self.fail(where, "must be an HTTP status or a list of them", "write e.g. [200, 201]")
+        return tuple(values)
+
+    def step(self, table: Any, where: str, schema: str = "step") -> Step:
+        table = self.keys(table, where, schema)
+        request = table.get("request")
+        if not isinstance(request, str) or len(request.split()) != 2 or request.split()[0].upper() not in METHODS:
+            raise self.fail(f"{where}.request", "must be 'METHOD /path'", 'write e.g. request = "POST /api/login"')
+        method, path = request.split()
+        if not path.startswith("/"):
+            raise self.fail(f"{where}.request", "must use a path starting with '/'",
+                            "give the path only: the base URL comes from --base-url")
+        on_status = {}
+        for code, alt in (table.get("on_status") or {}).items():
+            if not str(code).isdigit():
+                raise self.fail(f"{where}.on_status.{code}", "is not an HTTP status", "use e.g. [buyer.on_status.409]")
+            on_status[int(code)] = self.step(alt, f"{where}.on_status.{code}")
+        secrets = table.get("secrets", [])
+        if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+            raise self.fail(f"{where}.secrets", "must be a list of response paths", 'write e.g. ["token"]')
+        extract = {k: table[k] for k in ("session_id", "checkout_url", "payment_intent") if k in table}
+        return Step(
+            name=where.split(".")[0], method=method.upper(), path=path, json=table.get("json"),
+            form=table.get("form"), headers=dict(table.get("headers", {})), params=dict(table.get("params", {})),
+            expect_status=self.statuses(table["expect_status"], f"{where}.expect_status") if "expect_status" in table else (),
+            secrets=tuple(secrets), on_status=on_status, extract=extract,
+        )
+
+    def profile(self, data: dict[str, Any]) -> Profile:
+        self.keys(data, "", "")
+        target = self.keys(data.get("target", {}), "target", "target")
+        variables = {}
+        raw_vars = data.get("vars", {})
+        if not isinstance(raw_vars, dict):
+            raise self.fail("vars", "must be a table", "write [vars] with name = value lines")
+        for name, spec in raw_vars.items():
+            if isinstance(spec, dict):
+                spec = self.keys(spec, f"vars.{name}", "var")
+                variables[name] = Var(env=spec.get("env"), default=spec.get("default"), secret=bool(spec.get("secret", False)))
+            else:
+                variables[name] = Var(env=None, default=spec)
+        if "class" in data:
+            if not isinstance(data["class"], str) or ":" not in data["class"]:
+                raise self.fail("class", "must be 'package.module:ClassName'", "name an importable Python class")
+        elif "state" not in data or "webhook" not in data:
+            missing = "state" if "state" not in data else "webhook"
+            raise self.fail(f"[{missing}]", "is missing", f"add a [{missing}] table (see README, Writing a profile)")
+        state = self.step(data["state"], "state", "state") if "state" in data else None
+        if state is not None and not isinstance(data["state"].get("value"), str):
+            raise self.fail("state.value", "is missing", 'say where the credit state is, e.g. value = "account.balance_cents"')
+        effect = self.keys(data.get("effect", {}), "effect", "effect")
+        if "delta" in effect and ("from" in effect or "to" in effect):
+            raise self.fail("effect", "has both delta and from/to", "choose a numeric delta or a from → to change")
+        if state is not None and "delta" not in effect and "to" not in effect:
+            raise self.fail("effect", "is missing", 'add [effect] with delta = "${var:amount}" or from/to values')
+        webhook = self.keys(data.get("webhook", {}), "webhook", "webhook")
+        if "class" not in data and not str(webhook.get("path", "")).startswith("/"):
+            raise self.fail("webhook.path", "is missing or not a path", 'write e.g. path = "/api/webhooks/stripe"')
+        supports = self.keys(data.get("supports", {}), "supports", "supports")
+        for key, value in supports.items():
+            if not isinstance(value, bool):
+                raise self.fail(f"supports.{key}", "must be true or false", f"write {key} = true")
+        auth = self.keys(data.get("auth", {}), "auth", "auth")
+        setup = data.get("setup", [])
+        if isinstance(setup, dict):
+            setup = [setup]
+        rate = target.get("rate_limit_per_minute")
+        if rate is not None and (not isinstance(rate, int) or rate <= 0):
+            raise self.fail("target.rate_limit_per_minute", "must be a positive whole number", "write e.g. 60")
+        return Profile(
+            name=str(data.get("name") or self.path.stem),
+            source=self.path,
+            description=str(data.get("description", "")),
+            class_path=data.get("class"),
+            health=self.step({"request": target["health"]}, "target.health") if "health" in target else None,
+            production=bool(target.get("production", False)),
+            embedded=target.get("embedded"),
+            rate_limit_per_minute=rate,
+            vars=variables,
+            buyer=self.step(data["buyer"], "buyer") if "buyer" in data else None,
+            setup=tuple(self.step(s, f"setup.{i}") for i, s in enumerate(setup)),
+            auth_headers=dict(auth.get("headers", {})),
+            state=state,
+            state_value=data.get("state", {}).get("value", ""),
+            state_where=dict(data.get("state", {}).get("where", {})),
+            delta=effect.get("delta"),
+            state_from=effect.get("from"),
+            state_to=effect.get("to"),
+            purchase=self.step(data["purchase"], "purchase", "purchase") if "purchase" in data else None,
+            webhook_path=str(webhook.get("path", "")),
+            credit_event=str(webhook.get("credit_event", "checkout.session.completed")),
+            credit_object=dict(webhook.get("object", {})),
+            api_version=str(webhook.get("api_version", DEFAULT_API_VERSION)),
+            content_type=str(webhook.get("content_type", "application/json; charset=utf-8")),
+            webhook_expect_status=self.statuses(webhook["expect_status"], "webhook.expect_status") if "expect_status" in webhook else (),
+            webhook_reject_status=self.statuses(webhook["reject_status"], "webhook.reject_status") if "reject_status" in webhook else (),
+            supports=dict(supports),
+        )

@@ -1,0 +1,89 @@
+"""Keep secrets out of everything a person or a CI system sees."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+MASK = "[redacted]"
+
+# Shapes of secrets worth hiding even when nobody registered them.
+_PATTERNS = [
+    re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]{8,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r'(?i)("?(?:password|passwd|token|api_?key|client_secret|secret)"?\s*[:=]\s*"?)([^"\s,}&]{3,})'),
+    # Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
+    re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),
+]
+
+
+class Redactor:
+    """Replaces known secret values and secret-shaped strings with a mask."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: Any) -> None:
+        """Remember a secret value (ignores empty and very short values)."""
+        if isinstance(value, str) and len(value) >= 6:
+            with self._lock:
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every known secret and secret-shaped string masked."""
+        if not text:
+            return text
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, MASK)
+        for pattern in _PATTERNS:
+            if pattern.groups:
+                text = pattern.sub(lambda m: m.group(1) + MASK, text)
+            else:
+                text = _mask_digits(pattern, text) if pattern is _PATTERNS[-1] else pattern.sub(MASK, text)
+        return text
+
+    def redact_data(self, data: Any) -> Any:
+        """Redact every string inside a JSON-like structure."""
+        if isinstance(data, dict):
+            return {k: self.redact_data(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.redact_data(v) for v in data]
+        if isinstance(data, str):
+            return self.redact(data)
+        return data
+
+
+def _mask_digits(pattern: re.Pattern[str], text: str) -> str:
+    """Mask card-like digit runs but keep the last four, as receipts do (•••• 4242)."""
+
+    def mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if not 13 <= len(digits) <= 19 or not _luhn_ok(digits):
+            return match.group(0)
+        return f"•••• {digits[-4:]}"
+
+    return pattern.sub(mask, text)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+# One per process: the plugin and the CLI register secrets here as they learn them.
+REDACTOR = Redactor()
+
+
+def redact(text: str) -> str:
+    """Redact with the process-wide redactor."""
+    return REDACTOR.redact(text)

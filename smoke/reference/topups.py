@@ -1,0 +1,355 @@
+"""Reference target "topups": buyers top up a cents balance through Stripe Checkout.
+
+The contract follows the top-up style in the README: register → bearer token,
+``GET /api/billing/account`` for the balance, ``POST /api/billing/topups/checkout``
+to start a payment, and ``POST /api/webhooks/stripe`` that credits on a paid
+``checkout.session.completed``. ``faults`` turns on one deliberate bug at a time so
+the harness's own tests can prove each check catches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import stripe
+from flask import Flask, Response, jsonify, request
+
+from smoke.reference._store import Database
+from smoke.servers import RunningServer, serve
+
+FAULTS = {
+    "no_signature_check": "credits without checking the Stripe-Signature header at all",
+    "any_signature": "accepts any v1 signature (wrong secret, tampered body)",
+    "no_timestamp_tolerance": "accepts signatures with a timestamp of any age (replays)",
+    "accepts_v0": "accepts a v0 signature as if it were v1",
+    "crashes_on_bad_header": "answers 500 to a malformed Stripe-Signature header",
+    "reserialized_body": "verifies the signature over a re-serialised body instead of the raw bytes",
+    "no_dedupe": "credits every delivery of the same event",
+    "check_then_insert": "checks for a duplicate, then credits, then records: a race under concurrent duplicates",
+    "credits_unpaid": "credits a checkout.session.completed whose payment_status is unpaid",
+    "credits_failed_payment": "credits payment_intent.payment_failed and async_payment_failed events",
+    "credits_every_success": "credits payment_intent.succeeded as well as checkout.session.completed",
+    "wrong_amount": "credits amount_total / 100 (dollars instead of cents)",
+    "error_on_unknown": "answers 500 to event types it does not handle",
+    "error_on_bad_json": "answers 500 to a body that is not JSON",
+    "slow_ack": "answers the webhook only after slow work",
+    "ack_without_credit": "answers 200 to a crediting event but never credits",
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orgs (id TEXT PRIMARY KEY, name TEXT, email TEXT UNIQUE, password TEXT, created INTEGER);
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, org_id TEXT, api_key_name TEXT);
+CREATE TABLE IF NOT EXISTS accounts (org_id TEXT PRIMARY KEY, balance_cents INTEGER NOT NULL DEFAULT 0, updated INTEGER);
+CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT, amount_cents INTEGER,
+    kind TEXT, stripe_event_id TEXT, stripe_session_id TEXT, created INTEGER);
+CREATE TABLE IF NOT EXISTS stripe_events (event_id TEXT PRIMARY KEY, type TEXT, received INTEGER);
+CREATE TABLE IF NOT EXISTS checkouts (session_id TEXT PRIMARY KEY, org_id TEXT, amount_cents INTEGER, created INTEGER);
+"""
+
+CREDITING = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+HANDLED = CREDITING | {"checkout.session.expired", "checkout.session.async_payment_failed",
+                       "payment_intent.succeeded", "payment_intent.payment_failed", "charge.succeeded",
+                       "charge.updated", "charge.refunded", "payment_intent.created", "customer.created"}
+
+
+class _Crash(Exception):
+    """An unexpected error in a faulty variant: answered with a 500."""
+
+
+def _hash_password(password: str, salt: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1000).hex()
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+class _RateLimiter:
+    """At most ``per_minute`` requests per route and client, answering 429 with Retry-After."""
+
+    def __init__(self, per_minute: int | None) -> None:
+        self.per_minute = per_minute
+        self.hits: dict[tuple[str, str], deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def retry_after(self, route: str, client: str) -> float | None:
+        if not self.per_minute:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            window = self.hits.setdefault((route, client), deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= self.per_minute:
+                return 60 - (now - window[0])
+            window.append(now)
+        return None
+
+
+def create_app(
+    webhook_secret: str,
+    *,
+    faults: frozenset[str] | set[str] = frozenset(),
+    stripe_api_key: str | None = None,
+    stripe_api_base: str | None = None,
+    public_url: str = "",
+    rate_limit_per_minute: int | None = None,
+    slow_seconds: float = 2.0,
+) -> Flask:
+    """The top-ups billing API as a Flask app (``faults`` names bugs from FAULTS to switch on)."""
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
+    app = Flask("smoke-topups")
+    db = Database(SCHEMA)
+    limiter = _RateLimiter(rate_limit_per_minute)
+    stripe_client = (stripe.StripeClient(stripe_api_key, base_addresses={"api": stripe_api_base} if stripe_api_base else None)
+                     if stripe_api_key else None)
+    app.config.update(DB=db, FAULTS=frozenset(faults), PUBLIC_URL=public_url)
+
+    @app.before_request
+    def rate_limit() -> Any:
+        client = request.headers.get("Authorization") or request.remote_addr or "-"
+        wait = limiter.retry_after(request.path, client)
+        if wait is not None:
+            response, status = _error(429, "rate_limited", "too many requests")
+            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+            return response, status
+        return None
+
+    def current_org() -> str | None:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.headers.get("X-API-Key", "")
+        if not token:
+            return None
+        with db.connect() as conn:
+            row = conn.execute("SELECT org_id FROM tokens WHERE token = ?", (token,)).fetchone()
+        return row["org_id"] if row else None
+
+    def issue_token(conn: sqlite3.Connection, org_id: str, name: str) -> dict[str, str]:
+        token, api_key = secrets.token_urlsafe(24), "ak_" + secrets.token_urlsafe(24)
+        conn.execute("INSERT INTO tokens VALUES (?, ?, ?)", (token, org_id, name))
+        conn.execute("INSERT INTO tokens VALUES (?, ?, ?)", (api_key, org_id, name))
+        return {"apiKey": api_key, "token": token}
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify({"ok": True, "service": "topups"})
+
+    @app.post("/api/org/register")
+    def register() -> Any:
+        body = request.get_json(silent=True) or {}
+        email, password = str(body.get("email", "")).strip().lower(), str(body.get("password", ""))
+        if "@" not in email or len(password) < 8:
+            return _error(400, "invalid_request", "email and a password of 8+ characters are required")
+        org_id, salt = secrets.token_hex(8), secrets.token_hex(8)
+        with db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM orgs WHERE email = ?", (email,)).fetchone():
+                return _error(409, "email_already_registered", "an organisation with this email exists")
+            conn.execute("INSERT INTO orgs VALUES (?, ?, ?, ?, ?)",
+                         (org_id, body.get("orgName", ""), email, f"{salt}${_hash_password(password, salt)}", int(time.time())))
+            conn.execute("INSERT INTO accounts VALUES (?, 0, ?)", (org_id, int(time.time())))
+            keys = issue_token(conn, org_id, str(body.get("apiKeyName", "default")))
+        return jsonify({"orgId": org_id, "userId": "usr_" + org_id, "email": email, "role": "owner", **keys}), 201
+
+    @app.post("/api/org/api-keys")
+    def api_keys() -> Any:
+        body = request.get_json(silent=True) or {}
+        email, password = str(body.get("email", "")).strip().lower(), str(body.get("password", ""))
+        with db.transaction() as conn:
+            row = conn.execute("SELECT id, password FROM orgs WHERE email = ?", (email,)).fetchone()
+            if not row:
+                return _error(401, "invalid_credentials", "unknown email or wrong password")
+            salt, digest = row["password"].split("$", 1)
+            if not hmac.compare_digest(digest, _hash_password(password, salt)):
+                return _error(401, "invalid_credentials", "unknown email or wrong password")
+            keys = issue_token(conn, row["id"], str(body.get("name", "default")))
+        return jsonify(keys), 201
+
+    @app.get("/api/billing/account")
+    def account() -> Any:
+        org_id = current_org()
+        if not org_id:
+            return _error(401, "unauthorized", "a bearer token is required")
+        with db.connect() as conn:
+            row = conn.execute("SELECT balance_cents, updated FROM accounts WHERE org_id = ?", (org_id,)).fetchone()
+        return jsonify({"account": {"id": f"acct_{org_id}", "org_id": org_id, "balance_cents": row["balance_cents"],
+                                    "currency": "usd", "updated_at": row["updated"]}})
+
+    @app.get("/api/billing/events")
+    def ledger() -> Any:
+        org_id = current_org()
+        if not org_id:
+            return _error(401, "unauthorized", "a bearer token is required")
+        with db.connect() as conn:
+            rows = conn.execute("SELECT * FROM ledger WHERE org_id = ? ORDER BY id", (org_id,)).fetchall()
+        return jsonify({"events": [dict(r) for r in rows]})
+
+    @app.post("/api/billing/topups/checkout")
+    def topup_checkout() -> Any:
+        org_id = current_org()
+        if not org_id:
+            return _error(401, "unauthorized", "a bearer token is required")
+        body = request.get_json(silent=True) or {}
+        amount = body.get("amountCents")
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 50 <= amount <= 1_000_000:
+            return _error(400, "invalid_amount", "amountCents must be a whole number of cents between 50 and 1000000")
+        base = app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+        success = body.get("successUrl") or f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
+        cancel = body.get("cancelUrl") or f"{base}/billing/cancel"
+        metadata = {"orgId": org_id, "accountId": f"acct_{org_id}"}
+        if stripe_client is None:
+            # No Stripe configured: a placeholder session, enough for simulated webhooks.
+            session_id, url, intent = "cs_test_" + secrets.token_hex(16), f"{base}/billing/no-stripe", None
+        else:
+            try:
+                session = stripe_client.v1.checkout.sessions.create(params={
+                    "mode": "payment",
+                    "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount,
+                                                                  "product_data": {"name": "Account top-up"}}}],
+                    "metadata": metadata, "payment_intent_data": {"metadata": metadata},
+                    "client_reference_id": org_id, "success_url": success, "cancel_url": cancel,
+                })
+            except stripe.StripeError as exc:
+                return _error(502, "stripe_error", str(exc.user_message or exc))
+            session_id, url, intent = session.id, session.url, session.get("payment_intent")
+        with db.connect() as conn:
+            conn.execute("INSERT INTO checkouts VALUES (?, ?, ?, ?)", (session_id, org_id, amount, int(time.time())))
+        return jsonify({"checkoutUrl": url, "stripeSessionId": session_id, "paymentIntentId": intent})
+
+    @app.get("/billing/success")
+    def success_page() -> Any:
+        return "Thanks! Your top-up is being processed.", 200
+
+    @app.get("/billing/cancel")
+    def cancel_page() -> Any:
+        return "Top-up cancelled.", 200
+
+    # -- the webhook ------------------------------------------------------------------
+    def verify(payload: bytes, header: str | None) -> dict[str, Any]:
+        active = app.config["FAULTS"]
+        if "no_signature_check" in active:
+            return json.loads(payload)
+        if not header:
+            raise stripe.SignatureVerificationError("stripe_signature_missing", header, payload)
+        if "crashes_on_bad_header" in active:
+            # A naive parser that assumes every part is key=value and a timestamp exists.
+            try:
+                int(dict(p.split("=", 1) for p in header.split(","))["t"])
+            except (ValueError, KeyError) as exc:
+                raise _Crash(str(exc)) from exc
+        if "any_signature" in active:
+            if "t=" in header and "v1=" in header:
+                return json.loads(payload)
+            raise stripe.SignatureVerificationError("stripe_signature_invalid", header, payload)
+        if "accepts_v0" in active:
+            header = header.replace("v0=", "v1=")
+        if "reserialized_body" in active:
+            payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
+        tolerance = 10**10 if "no_timestamp_tolerance" in active else 300
+        return stripe.Webhook.construct_event(payload, header, webhook_secret, tolerance=tolerance).to_dict()
+
+    def credit(event: dict[str, Any], org_id: str, amount: int, session_id: str | None) -> str:
+        active = app.config["FAULTS"]
+        now = int(time.time())
+        if "check_then_insert" in active:
+            with db.connect() as conn:
+                if conn.execute("SELECT 1 FROM stripe_events WHERE event_id = ?", (event["id"],)).fetchone():
+                    return "duplicate"
+            time.sleep(0.05)  # the gap a real handler has (a call to Stripe, a log line)
+            with db.transaction() as conn:
+                conn.execute("UPDATE accounts SET balance_cents = balance_cents + ?, updated = ? WHERE org_id = ?", (amount, now, org_id))
+                conn.execute("INSERT INTO ledger (org_id, amount_cents, kind, stripe_event_id, stripe_session_id, created) VALUES (?, ?, 'topup', ?, ?, ?)",
+                             (org_id, amount, event["id"], session_id, now))
+                conn.execute("INSERT OR IGNORE INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], now))
+            return "credited"
+        with db.transaction() as conn:
+            if "no_dedupe" not in active:
+                try:
+                    conn.execute("INSERT INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], now))
+                except sqlite3.IntegrityError:
+                    return "duplicate"
+            if not conn.execute("SELECT 1 FROM accounts WHERE org_id = ?", (org_id,)).fetchone():
+                return "unknown_org"
+            conn.execute("UPDATE accounts SET balance_cents = balance_cents + ?, updated = ? WHERE org_id = ?", (amount, now, org_id))
+            conn.execute("INSERT INTO ledger (org_id, amount_cents, kind, stripe_event_id, stripe_session_id, created) VALUES (?, ?, 'topup', ?, ?, ?)",
+                         (org_id, amount, event["id"], session_id, now))
+        return "credited"
+
+    def should_credit(event: dict[str, Any]) -> bool:
+        active = app.config["FAULTS"]
+        obj, kind = event["data"]["object"], event["type"]
+        if kind in CREDITING:
+            return obj.get("payment_status") == "paid" or "credits_unpaid" in active
+        if "credits_failed_payment" in active and kind in ("payment_intent.payment_failed", "checkout.session.async_payment_failed"):
+            return True
+        if "credits_every_success" in active and kind == "payment_intent.succeeded":
+            return True
+        return False
+
+    @app.post("/api/webhooks/stripe")
+    def webhook() -> Any:
+        active = app.config["FAULTS"]
+        payload = request.get_data(cache=False)
+        try:
+            event = verify(payload, request.headers.get("Stripe-Signature"))
+        except stripe.SignatureVerificationError as exc:
+            code = "stripe_signature_missing" if not request.headers.get("Stripe-Signature") else "stripe_signature_invalid"
+            return _error(400, "invalid", code if str(exc) != "stripe_signature_missing" else "stripe_signature_missing")
+        except _Crash:
+            return _error(500, "internal", "unexpected error")
+        except ValueError:
+            if "error_on_bad_json" in active:
+                return _error(500, "internal", "unexpected error")
+            return _error(400, "invalid", "stripe_payload_invalid")
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict) or "id" not in event:
+            return _error(400, "invalid", "stripe_payload_invalid")
+        kind = event.get("type", "")
+        if kind not in HANDLED:
+            if "error_on_unknown" in active:
+                return _error(500, "internal", f"unhandled event type {kind}")
+            return jsonify({"ok": True, "ignored": True})
+        if "slow_ack" in active and kind in CREDITING:
+            time.sleep(slow_seconds)
+        if not should_credit(event):
+            return jsonify({"ok": True, "ignored": True})
+        obj = event["data"]["object"]
+        metadata = obj.get("metadata") or {}
+        org_id = metadata.get("orgId")
+        if not org_id or (obj.get("currency") or "usd") != "usd":
+            return jsonify({"ok": True, "ignored": True})
+        amount = obj.get("amount_total") if "amount_total" in obj else obj.get("amount")
+        if not isinstance(amount, int):
+            return _error(400, "invalid", "amount_missing")
+        if "wrong_amount" in active:
+            amount //= 100
+        if "ack_without_credit" in active:
+            return jsonify({"ok": True})
+        outcome = credit(event, org_id, amount, obj.get("id") if obj.get("object") == "checkout.session" else None)
+        if outcome == "duplicate":
+            return jsonify({"ok": True, "duplicate": True})
+        return jsonify({"ok": True})
+
+    return app
+
+
+def start(
+    webhook_secret: str,
+    *,
+    port: int = 0,
+    faults: frozenset[str] | set[str] = frozenset(),
+    **options: Any,
+) -> RunningServer:
+    """Serve the top-ups target on a free loopback port."""
+    app = create_app(webhook_secret, faults=faults, **options)
+    running = serve(app, port=port, name="topups")
+    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
+    return running

@@ -1,0 +1,53 @@
+"""Run a WSGI app on a free loopback port in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class RunningServer:
+    """A server started by :func:`serve`; stop it with :meth:`stop` or use it as a context manager."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+    app: Any = field(repr=False)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self.server.server_port)
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(app: Any, port: int = 0, name: str = "server") -> RunningServer:
+    """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server(LOOPBACK, port, app, threaded=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=f"smoke-{name}", daemon=True)
+    thread.start()
+    return RunningServer(server=server, thread=thread, app=app)

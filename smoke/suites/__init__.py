@@ -1,0 +1,1 @@
+"""The checks run against a target: ``pytest --pyargs smoke.suites --target NAME``."""

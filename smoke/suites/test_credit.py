@@ -1,0 +1,42 @@
+"""Credit: a correctly signed crediting event, sent as Stripe sends it, credits exactly once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smoke.checks import Smoke, fail
+
+pytestmark = [pytest.mark.simulated, pytest.mark.needs("state", "simulated_credit")]
+
+
+def test_signed_event_credits_exact_amount(smoke: Smoke) -> None:
+    """A signed crediting event → 2xx → the state moves by exactly the expected amount, within the deadline."""
+    baseline = smoke.read()
+    event = smoke.crediting_event()
+    sent = smoke.send(event)
+    if not sent.delivery.ok:
+        hint = ""
+        if 400 <= sent.delivery.status < 500:
+            compact = json.dumps(event, separators=(",", ":")).encode()
+            retry = smoke.send(event, body=compact)
+            if retry.delivery.ok:
+                hint = (" The same event with compact JSON was accepted: the webhook verifies the signature over a "
+                        "re-serialised body instead of the raw bytes Stripe signed.")
+        fail(f"A correctly signed {event['type']} was rejected with HTTP {sent.delivery.status} "
+             f"({sent.delivery.body[:120]!r}).{hint} Stripe would retry it and then give up: the credit is lost.")
+    smoke.expect_credit(baseline, sent)
+
+
+def test_acknowledges_within_window(smoke: Smoke) -> None:
+    """The webhook answers a crediting event within the acknowledgement window (--ack-seconds)."""
+    baseline = smoke.read()
+    sent = smoke.send(smoke.crediting_event())
+    limit = smoke.settings.ack_seconds
+    if sent.delivery.elapsed > limit:
+        fail(f"The webhook took {sent.delivery.elapsed:.2f}s to acknowledge {sent.event['type']} (limit {limit:g}s): "
+             "Stripe may time out and redeliver; answer 2xx first and do slow work afterwards.")
+    if sent.delivery.ok:
+        smoke.expect_credit(baseline, sent)
+

@@ -1,0 +1,287 @@
+"""The client for a target: runs the profile's steps over HTTP and delivers events to its webhook."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from smoke.effects import Effect
+from smoke.errors import ConfigError, SmokeError, TargetUnreachable
+from smoke.placeholders import Missing, json_path, resolve
+from smoke.profiles import Profile, Step
+from smoke.redact import REDACTOR, Redactor
+from smoke.waiting import RateGate, RateLimited
+
+
+@dataclass
+class Exchange:
+    """One request and its answer, already redacted: the evidence attached to reports."""
+
+    step: str
+    method: str
+    url: str
+    status: int
+    elapsed: float
+    request_body: str = ""
+    response_body: str = ""
+
+    def summary(self) -> str:
+        """``POST /api/x → 200 (12 ms)``."""
+        return f"{self.method} {self.url} → {self.status} ({self.elapsed * 1000:.0f} ms)"
+
+
+@dataclass
+class Delivery:
+    """What the webhook answered to one delivery."""
+
+    status: int
+    body: str
+    elapsed: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer: Stripe treats the event as delivered."""
+        return 200 <= self.status < 300
+
+
+@dataclass
+class Purchase:
+    """A Checkout Session (or PaymentIntent) the target started for the buyer."""
+
+    session_id: str | None
+    checkout_url: str | None
+    payment_intent: str | None
+    raw: Any
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+class TargetClient:
+    """Talks to one target as its profile describes. Subclass it for the profile's ``class`` escape hatch."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        base_url: str,
+        *,
+        webhook_secret: str | None,
+        run_id: str | None = None,
+        http_timeout: float = 15.0,
+        rate_limit_per_minute: int | None = None,
+        redactor: Redactor = REDACTOR,
+    ) -> None:
+        self.profile = profile
+        self.base_url = base_url.rstrip("/")
+        self.webhook_secret = webhook_secret
+        self.run_id = run_id or uuid.uuid4().hex[:10]
+        self.redactor = redactor
+        self.gate = RateGate(rate_limit_per_minute or profile.rate_limit_per_minute)
+        self.http = httpx.Client(base_url=self.base_url, timeout=http_timeout, follow_redirects=False)
+        self.exchanges: list[Exchange] = []
+        self.results: dict[str, Any] = {"run": {"id": self.run_id}}
+        self.results["var"] = self._resolve_vars()
+        redactor.add(webhook_secret)
+
+    # -- placeholders -------------------------------------------------------------
+    def _resolve_vars(self) -> dict[str, Any]:
+        import os
+
+        values: dict[str, Any] = {}
+        for name, var in self.profile.vars.items():
+            raw = os.environ.get(var.env, "") if var.env else ""
+            if raw == "":
+                value = resolve(var.default, {"run": self.results["run"], "var": values})
+            elif isinstance(var.default, int) and not isinstance(var.default, bool):
+                if not raw.strip().isdigit() or int(raw) <= 0:
+                    raise ConfigError(f"{var.env} must be a positive whole number (minor units, e.g. 500 for $5.00), not {raw!r}.")
+                value = int(raw)
+            else:
+                value = raw
+            if var.secret:
+                self.redactor.add(value)
+            values[name] = value
+        return values
+
+    def fill(self, value: Any, where: str = "") -> Any:
+        """Resolve placeholders against the results so far; a missing one is a ConfigError naming it."""
+        try:
+            return resolve(value, self.results)
+        except Missing as exc:
+            raise ConfigError(f"{self.profile.source}: {where or 'a value'} needs {exc}; run the step that provides it first or fix the placeholder.") from None
+
+    # -- HTTP -----------------------------------------------------------------------
+    def request(self, method: str, path: str, *, step: str = "", **kwargs: Any) -> httpx.Response:
+        """Send one request (paced per route, with the client's timeout) and record the redacted exchange."""
+        self.gate.acquire(path)
+        started = time.monotonic()
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise TargetUnreachable(
+                f"{method} {self.base_url}{path} timed out; check that the target is up or raise --http-timeout."
+            ) from None
+        except httpx.TransportError as exc:
+            raise TargetUnreachable(
+                f"The target at {self.base_url} did not answer ({type(exc).__name__}); "
+                "check --base-url and that the service is running."
+            ) from None
+        elapsed = time.monotonic() - started
+        if response.status_code == 429:
+            self.gate.pause(path, _retry_after(response))
+        body = kwargs.get("content") or kwargs.get("json") or kwargs.get("data") or ""
+        self.exchanges.append(Exchange(
+            step=step, method=method, url=f"{self.base_url}{path}", status=response.status_code, elapsed=elapsed,
+            request_body=self.redactor.redact(body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body) if body else ""),
+            response_body=self.redactor.redact(response.text[:4000]),
+        ))
+        del self.exchanges[:-200]
+        return response
+
+    def auth_headers(self) -> dict[str, str]:
+        """The profile's auth headers, filled from the buyer step."""
+        headers = self.fill(self.profile.auth_headers, "[auth].headers")
+        for value in headers.values():
+            if isinstance(value, str) and " " in value:
+                self.redactor.add(value.split(" ", 1)[1])
+        return headers
+
+    def run_step(self, step: Step, *, authed: bool = True) -> Any:
+        """Run a profile step (following its ``on_status`` fallbacks) and store its JSON under its name."""
+        headers = {**(self.auth_headers() if authed and self.profile.auth_headers else {}),
+                   **self.fill(step.headers, f"[{step.name}].headers")}
+        kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, f"[{step.name}].params")}
+        if step.json is not None:
+            kwargs["json"] = self.fill(step.json, f"[{step.name}].json")
+        if step.form is not None:
+            kwargs["data"] = self.fill(step.form, f"[{step.name}].form")
+        path = self.fill(step.path, f"[{step.name}].request")
+        response = self.request(step.method, path, step=step.name, **kwargs)
+        if response.status_code in step.on_status:
+            return self.run_step(step.on_status[response.status_code], authed=authed)
+        expected = step.expect_status or tuple(range(200, 300))
+        if response.status_code not in expected:
+            raise SmokeError(
+                f"[{step.name}] {step.method} {path} answered {response.status_code} "
+                f"({self.redactor.redact(response.text[:200])!r}); expected {'/'.join(map(str, expected)) if step.expect_status else '2xx'}: "
+                "check the profile's request and the target's logs."
+            )
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            raise SmokeError(f"[{step.name}] {step.method} {path} did not answer JSON; check the path in the profile.") from None
+        for secret_path in step.secrets:
+            try:
+                self.redactor.add(json_path(data, secret_path))
+            except Missing:
+                pass
+        self.results[step.name] = data
+        return data
+
+    # -- the flow ---------------------------------------------------------------------
+    def health(self) -> httpx.Response:
+        """Ask the target's health route (or the base URL) whether it is up."""
+        path = self.profile.health.path if self.profile.health else "/"
+        method = self.profile.health.method if self.profile.health else "GET"
+        return self.request(method, path, step="health")
+
+    def ensure_buyer(self) -> Any:
+        """Create (or sign in) the buyer once, then run the setup steps."""
+        if "buyer" not in self.results and self.profile.buyer is not None:
+            self.run_step(self.profile.buyer, authed=False)
+            for step in self.profile.setup:
+                self.run_step(step)
+        return self.results.get("buyer")
+
+    def read_state(self) -> Any:
+        """Read the credit state once; raises RateLimited on a 429."""
+        step = self.profile.state
+        if step is None:
+            raise ConfigError(f"{self.profile.source}: this target has no [state]; add one to read the credit state.")
+        self.ensure_buyer()
+        headers = {**self.auth_headers(), **self.fill(step.headers, "[state].headers")}
+        path = self.fill(step.path, "[state].request")
+        kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, "[state].params")}
+        if step.json is not None:
+            kwargs["json"] = self.fill(step.json, "[state].json")
+        response = self.request(step.method, path, step="state", **kwargs)
+        if response.status_code == 429:
+            raise RateLimited(_retry_after(response))
+        if response.status_code >= 400:
+            raise SmokeError(
+                f"Reading the credit state ({step.method} {path}) answered {response.status_code}; "
+                "check the buyer's auth and [state].request in the profile."
+            )
+        try:
+            return json_path(response.json(), self.fill(self.profile.state_value, "[state].value"))
+        except (ValueError, Missing) as exc:
+            raise SmokeError(
+                f"The credit state is not where the profile says ({self.profile.state_value!r}: {exc}); fix [state].value."
+            ) from None
+
+    def effect(self) -> Effect:
+        """The expected effect of one crediting payment."""
+        if self.profile.numeric:
+            delta = self.fill(self.profile.delta, "[effect].delta")
+            try:
+                return Effect(delta=float(delta))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{self.profile.source}: [effect].delta resolved to {delta!r}, not a number; fix it.") from None
+        return Effect(to=self.fill(self.profile.state_to, "[effect].to"), from_=self.fill(self.profile.state_from, "[effect].from"))
+
+    def credit_fields(self) -> dict[str, Any]:
+        """The fields the crediting event's ``data.object`` must carry for this buyer."""
+        self.ensure_buyer()
+        return self.fill(self.profile.credit_object, "[webhook].object")
+
+    def start_purchase(self) -> Purchase:
+        """Ask the target to start a purchase (a Checkout Session) for the buyer."""
+        step = self.profile.purchase
+        if step is None:
+            raise ConfigError(f"{self.profile.source}: no [purchase] step; add one to create Checkout Sessions.")
+        self.ensure_buyer()
+        data = self.run_step(step)
+
+        def pick(key: str) -> str | None:
+            path = step.extract.get(key)
+            try:
+                return str(json_path(data, path)) if path else None
+            except Missing:
+                raise SmokeError(f"The purchase answer has no {path!r}; fix [purchase].{key} in the profile.") from None
+
+        return Purchase(pick("session_id"), pick("checkout_url"), pick("payment_intent"), data)
+
+    def deliver(self, body: bytes, headers: dict[str, str]) -> Delivery:
+        """POST one event body to the webhook route, exactly as given."""
+        response = self.request("POST", self.profile.webhook_path, step="webhook", content=body, headers=headers)
+        return Delivery(response.status_code, self.redactor.redact(response.text[:500]),
+                        response.elapsed.total_seconds(), dict(response.headers))
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.http.close()
+
+
+def open_target(profile: Profile, base_url: str, **kwargs: Any) -> TargetClient:
+    """A client for ``profile``: the declarative one, or the class the profile names."""
+    cls: type[TargetClient] = TargetClient
+    if profile.class_path:
+        module_name, _, attr = profile.class_path.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{profile.source}: class {profile.class_path!r} cannot be imported ({exc}); check the module is on PYTHONPATH.") from None
+        if not (isinstance(cls, type) and issubclass(cls, TargetClient)):
+            raise ConfigError(f"{profile.source}: class {profile.class_path!r} must subclass smoke.target.TargetClient.")
+    return cls(profile, base_url, **kwargs)
