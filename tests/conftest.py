@@ -1,0 +1,53 @@
+"""Shared fixtures for the harness's own tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import smoke.suites
+from smoke.reference import topups
+from smoke.servers import RunningServer
+
+pytest_plugins = ["pytester"]
+
+SUITES = str(Path(smoke.suites.__file__).parent)
+
+
+@pytest.fixture
+def webhook_secret() -> str:
+    """A fresh endpoint secret."""
+    return "whsec_" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture
+def start_topups(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
+    """Start the top-ups reference target (optionally with faults); stopped after the test."""
+    started: list[RunningServer] = []
+
+    def start(*faults: str, **options: object) -> RunningServer:
+        server = topups.start(webhook_secret, faults=set(faults), **options)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def run_suites(pytester: pytest.Pytester, webhook_secret: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
+    """Run the smoke suites in a fresh pytest session against ``base_url`` (or the embedded demo)."""
+
+    def run(*args: str, base_url: str | None = None, target: str = "demo") -> pytest.RunResult:
+        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", webhook_secret)
+        options = [SUITES, "--target", target, "-p", "no:cacheprovider", "-rA",
+                   "--settle-seconds", "0.2", "--smoke-timeout", "3"]
+        if base_url:
+            options += ["--base-url", base_url]
+        return pytester.runpytest_inprocess(*options, *args)
+
+    return run
