@@ -26,6 +26,7 @@ class RateGate:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._clock = clock
         self._next: dict[str, float] = {}
+        self._paused: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def delay(self, route: str) -> float:
@@ -39,10 +40,16 @@ class RateGate:
     def pause(self, route: str, seconds: float) -> None:
         """Hold every request on ``route`` for ``seconds`` (a 429's Retry-After)."""
         with self._lock:
-            self._next[route] = max(self._next.get(route, 0.0), self._clock() + seconds)
+            until = self._clock() + seconds
+            self._paused[route] = max(self._paused.get(route, 0.0), until)
+            self._next[route] = max(self._next.get(route, 0.0), until)
 
     def acquire(self, route: str) -> None:
-        """Block until a request on ``route`` is allowed."""
+        """Wait for the next slot on ``route``; raise RateLimited while the target asked us to hold off."""
+        with self._lock:
+            held = self._paused.get(route, 0.0) - self._clock()
+        if held > 0:
+            raise RateLimited(held)
         wait = self.delay(route)
         if wait > 0:
             time.sleep(wait)
@@ -95,7 +102,8 @@ def wait_for(
             limited += 1
             pause = exc.retry_after
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or pause > remaining and limited:
+            # Asked to come back after the deadline: stop now rather than break the rule.
             return Outcome(value, False, reads, time.monotonic() - begin, limited)
         time.sleep(min(pause, remaining))
 

@@ -51,3 +51,15 @@ def run_suites(pytester: pytest.Pytester, webhook_secret: str, monkeypatch: pyte
         return pytester.runpytest_inprocess(*options, *args)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def node_stripe() -> str:
+    """A folder where ``require('stripe')`` works (the npm package installed once); skips without Node."""
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to check against stripe-node; install nodejs")
+    from _node import node_stripe_dir
+
+    return str(node_stripe_dir())
