@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from smoke.checks import Smoke
 from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
-from smoke.errors import ConfigError
+from smoke.errors import ConfigError, SmokeError
 from smoke.profiles import Profile, load_profile
 from smoke.redact import REDACTOR
 from smoke.signing import check_webhook_secret
 from smoke.target import TargetClient, open_target
 
 
+@contextmanager
+def _stop_on_bad_config() -> Iterator[None]:
+    """A configuration problem stops the whole run once, with its one-line message and exit code."""
+    try:
+        yield
+    except SmokeError as exc:
+        pytest.exit(f"stripe-smoke: {REDACTOR.redact(str(exc))}", returncode=exc.exit_code)
+
+
 @pytest.fixture(scope="session")
 def smoke_settings(pytestconfig: pytest.Config) -> Settings:
     """The run's settings: options, then environment (and ``.env``), then defaults."""
-    load_env_file(pytestconfig.getoption("smoke_env_file"))
-    given = {o.name: pytestconfig.getoption(f"smoke_{o.name}") for o in OPTIONS}
-    settings = resolve_settings(given)
+    with _stop_on_bad_config():
+        load_env_file(pytestconfig.getoption("smoke_env_file"))
+        given = {o.name: pytestconfig.getoption(f"smoke_{o.name}") for o in OPTIONS}
+        settings = resolve_settings(given)
     for option in OPTIONS:
         if option.secret:
             REDACTOR.add(getattr(settings, option.name))
@@ -32,13 +43,24 @@ def smoke_settings(pytestconfig: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def smoke_profile(smoke_settings: Settings) -> Profile:
     """The target's profile (``--target``)."""
-    return load_profile(smoke_settings.target)
+    with _stop_on_bad_config():
+        return load_profile(smoke_settings.target)
 
 
 @pytest.fixture(scope="session")
 def smoke_target(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[TargetClient]:
     """A client for the target; starts the profile's embedded target when no base URL is given."""
-    settings, profile = smoke_settings, smoke_profile
+    with _stop_on_bad_config():
+        server, client = _start_target(smoke_settings, smoke_profile)
+    try:
+        yield client
+    finally:
+        client.close()
+        if server is not None:
+            server.stop()
+
+
+def _start_target(settings: Settings, profile: Profile) -> tuple[Any, TargetClient]:
     server: Any = None
     if settings.base_url:
         base_url = settings.base_url
@@ -52,14 +74,14 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[T
         check_webhook_secret(secret)
         server = embedded(profile.embedded)(secret)
         base_url = server.url
-    client = open_target(profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
-                         rate_limit_per_minute=settings.rate_limit)
     try:
-        yield client
-    finally:
-        client.close()
+        client = open_target(profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
+                             rate_limit_per_minute=settings.rate_limit)
+    except BaseException:
         if server is not None:
             server.stop()
+        raise
+    return server, client
 
 
 @pytest.fixture
