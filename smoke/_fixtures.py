@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from smoke.checks import Smoke
+from smoke.evidence import attach_evidence
 from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
 from smoke.errors import ConfigError, SmokeError
 from smoke.profiles import Profile, load_profile
@@ -77,6 +78,8 @@ def _start_target(settings: Settings, profile: Profile) -> tuple[Any, TargetClie
     try:
         client = open_target(profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
                              rate_limit_per_minute=settings.rate_limit)
+        if settings.base_url:
+            client.health()  # an unreachable target stops the run here, once (exit code 3)
     except BaseException:
         if server is not None:
             server.stop()
@@ -85,7 +88,7 @@ def _start_target(settings: Settings, profile: Profile) -> tuple[Any, TargetClie
 
 
 @pytest.fixture
-def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.FixtureRequest) -> Smoke:
+def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Smoke]:
     """The helper a check works with; refuses simulated events against a production target."""
     profile = smoke_target.profile
     if request.node.get_closest_marker("simulated") and (profile.production or smoke_settings.production) \
@@ -96,7 +99,10 @@ def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.
         for capability in marker.args:
             if not profile.can(capability):
                 pytest.skip(f"the {profile.name} profile says the target cannot do this: {_NEEDS.get(capability, capability)}")
-    return Smoke(smoke_target, smoke_settings)
+    helper = Smoke(smoke_target, smoke_settings)
+    first = smoke_target.exchange_seq + 1
+    yield helper
+    attach_evidence(request.node, helper, [e for e in smoke_target.exchanges if e.seq >= first])
 
 
 _NEEDS = {

@@ -14,6 +14,7 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 3, 4
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the smoke suites (pytest underneath); extra arguments pass through to pytest."""
+    import os
     import subprocess
 
     suites = Path(__file__).resolve().parent / "suites"
@@ -22,10 +23,20 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         value = getattr(args, name)
         if value:
             options += [f"--{name.replace('_', '-')}", value]
-    options += ["-p", "no:cacheprovider", "-v"]
+    reports = Path(args.reports_dir or os.environ.get("SMOKE_REPORTS_DIR") or "reports")
+    options += ["-p", "no:cacheprovider", "-v", "--reports-dir", str(reports)]
+    if not any(a.startswith("--junitxml") or a.startswith("--junit-xml") for a in extra):
+        options.append(f"--junitxml={reports / 'junit.xml'}")
+    if not any(a.startswith("--alluredir") for a in extra):
+        options.append(f"--alluredir={reports / 'allure-results'}")
     # A child process: pytest must import (and assertion-rewrite) the plugin itself.
     code = subprocess.call(options + extra)
-    return EXIT_OK if code == 0 else EXIT_CONFIG if code in (3, 4) else EXIT_FAILED
+    return _EXIT_CODES.get(code, EXIT_FAILED)
+
+
+# pytest's exit status → ours: 3 and 4 are set by the plugin for an unreachable target and bad
+# configuration; pytest's own usage errors (4) and "no tests selected" (5) are configuration too.
+_EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_FAILED, 3: EXIT_UNREACHABLE, 4: EXIT_CONFIG, 5: EXIT_CONFIG}
 
 
 def _send(args: argparse.Namespace, extra: list[str]) -> int:
@@ -138,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", help="profile name or .toml path (default: demo) [env SMOKE_TARGET]")
     run.add_argument("--base-url", help="the billing API's base URL; omit to start the embedded demo [env BASE_URL]")
     run.add_argument("--env-file", help="read settings from this file instead of ./.env")
+    run.add_argument("--reports-dir", help="where junit.xml, allure-results/ and summary.md go (default: reports) [env SMOKE_REPORTS_DIR]")
     run.set_defaults(handler=_run)
 
     send = sub.add_parser("send", help="sign and send one Stripe event to a webhook URL")

@@ -10,6 +10,7 @@ import pytest
 from smoke.config import OPTIONS
 from smoke.errors import SmokeError
 from smoke.redact import REDACTOR
+from smoke.reporting import MARK, Summary
 
 from smoke._fixtures import smoke, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
 
@@ -30,7 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the markers the suites use."""
+    """Declare the markers the suites use and start collecting the summary."""
+    config.stash[_SUMMARY] = Summary(config)
     config.addinivalue_line("markers", "simulated: the check sends simulated signed events (refused against production targets)")
     config.addinivalue_line("markers", "needs(capability): the check skips unless the profile supports the capability")
 
@@ -40,8 +42,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     """Show SmokeErrors as their one-line message, and redact every report."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if "smoke_target" in getattr(item, "fixturenames", ()):
+        report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     if report.longrepr is not None:
         report.longrepr = REDACTOR.redact(str(report.longrepr))
     report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
+
+
+_SUMMARY = pytest.StashKey[Summary]()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect verdicts (on the xdist controller too, where workers' reports arrive)."""
+    config = getattr(report, "config", None) or _CONFIG.get("config")
+    if config is not None:
+        config.stash[_SUMMARY].record(report)
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the config for hooks that are not given it."""
+    _CONFIG["config"] = session.config
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Print the table of checks and write reports/summary.md."""
+    summary = config.stash[_SUMMARY]
+    summary.terminal(terminalreporter)
+    path = summary.write()
+    if path is not None:
+        terminalreporter.line(f"summary: {path}")

@@ -19,7 +19,7 @@ _SCHEMA: dict[str, set[str]] = {
     "": {"name", "description", "class", "target", "vars", "buyer", "setup", "auth", "state",
          "effect", "purchase", "webhook", "supports"},
     "target": {"health", "production", "embedded", "rate_limit_per_minute"},
-    "step": {"request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status"},
+    "step": {"name", "request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status"},
     "auth": {"headers"},
     "state": {"request", "json", "params", "value", "where"},
     "effect": {"delta", "from", "to"},
@@ -181,7 +181,7 @@ class _Parser:
             raise self.fail(f"{where}.secrets", "must be a list of response paths", 'write e.g. ["token"]')
         extract = {k: table[k] for k in ("session_id", "checkout_url", "payment_intent") if k in table}
         return Step(
-            name=where.split(".")[0], method=method.upper(), path=path, json=table.get("json"),
+            name=str(table.get("name") or where.split(".")[0]), method=method.upper(), path=path, json=table.get("json"),
             form=table.get("form"), headers=dict(table.get("headers", {})), params=dict(table.get("params", {})),
             expect_status=self.statuses(table["expect_status"], f"{where}.expect_status") if "expect_status" in table else (),
             secrets=tuple(secrets), on_status=on_status, extract=extract,

@@ -13,7 +13,8 @@ _PATTERNS = [
     re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]{8,}"),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r'(?i)("?(?:password|passwd|token|api_?key|client_secret|secret)"?\s*[:=]\s*"?)([^"\s,}&]{3,})'),
+    # "password": "…" in JSON, password=… in forms and query strings.
+    re.compile(r'(?i)("(?:password|passwd|token|api_?key|client_secret|secret)"\s*:\s*"|\b(?:password|passwd|token|api_?key|client_secret|secret)=)([^"\s,}&]{3,})'),
     # Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
     re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),
 ]

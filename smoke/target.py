@@ -30,6 +30,7 @@ class Exchange:
     elapsed: float
     request_body: str = ""
     response_body: str = ""
+    seq: int = 0
 
     def summary(self) -> str:
         """``POST /api/x → 200 (12 ms)``."""
@@ -90,6 +91,7 @@ class TargetClient:
         self.gate = RateGate(rate_limit_per_minute or profile.rate_limit_per_minute)
         self.http = httpx.Client(base_url=self.base_url, timeout=http_timeout, follow_redirects=False)
         self.exchanges: list[Exchange] = []
+        self.exchange_seq = 0
         self.results: dict[str, Any] = {"run": {"id": self.run_id}}
         self.results["var"] = self._resolve_vars()
         redactor.add(webhook_secret)
@@ -141,8 +143,9 @@ class TargetClient:
         if response.status_code == 429:
             self.gate.pause(path, _retry_after(response))
         body = kwargs.get("content") or kwargs.get("json") or kwargs.get("data") or ""
+        self.exchange_seq += 1
         self.exchanges.append(Exchange(
-            step=step, method=method, url=f"{self.base_url}{path}", status=response.status_code, elapsed=elapsed,
+            seq=self.exchange_seq, step=step, method=method, url=f"{self.base_url}{path}", status=response.status_code, elapsed=elapsed,
             request_body=self.redactor.redact(body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body) if body else ""),
             response_body=self.redactor.redact(response.text[:4000]),
         ))

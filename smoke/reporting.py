@@ -1,0 +1,96 @@
+"""The end-of-run table and ``summary.md``: check, verdict, time, and the one-line reason."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from smoke.redact import REDACTOR
+
+MARK = ("stripe_smoke", "check")
+ICONS = {"passed": "✅ passed", "failed": "❌ failed", "skipped": "⏭ skipped", "error": "💥 error"}
+
+
+@dataclass
+class Row:
+    """One check's verdict."""
+
+    check: str
+    verdict: str
+    seconds: float
+    reason: str
+
+
+def _reason(report: pytest.TestReport) -> str:
+    if report.passed:
+        return ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        text = str(report.longrepr[2]).removeprefix("Skipped: ")
+    else:
+        text = str(report.longrepr or "")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        # A pytest.fail message is the first "E   …" line, or the whole text when shown without a traceback.
+        errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+        text = errors[0] if errors else (lines[-1] if lines else "")
+        text = text.removeprefix("Failed: ")
+    return REDACTOR.redact(" ".join(text.split()))[:300]
+
+
+class Summary:
+    """Collects the verdict of every smoke check (also from xdist workers) and renders them."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: dict[str, Row] = {}
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Fold one phase's report into the check's row."""
+        if MARK not in report.user_properties:
+            return
+        name = report.nodeid.split("/")[-1]
+        row = self.rows.setdefault(report.nodeid, Row(name, "passed", 0.0, ""))
+        row.seconds += report.duration
+        if report.when == "call" or report.outcome != "passed":
+            verdict = "error" if report.failed and report.when != "call" else report.outcome
+            if verdict != "passed" or row.verdict == "passed":
+                row.verdict, row.reason = verdict, _reason(report) or row.reason
+
+    def markdown(self) -> str:
+        """The table as markdown, fit for $GITHUB_STEP_SUMMARY."""
+        counts = {v: sum(r.verdict == v for r in self.rows.values()) for v in ICONS}
+        head = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        lines = ["## stripe-smoke", "", f"**{head}**", "", "| check | verdict | time | reason |", "|---|---|---|---|"]
+        for row in self.rows.values():
+            reason = row.reason.replace("|", "\\|")
+            lines.append(f"| `{row.check}` | {ICONS[row.verdict]} | {row.seconds:.2f}s | {reason} |")
+        return "\n".join(lines) + "\n"
+
+    def terminal(self, writer: pytest.TerminalReporter) -> None:
+        """Print the table at the end of the run."""
+        if not self.rows:
+            return
+        writer.section("stripe-smoke summary")
+        width = min(70, max(len(r.check) for r in self.rows.values()))
+        for row in self.rows.values():
+            line = f"{row.check[:width]:<{width}}  {row.verdict:<7}  {row.seconds:6.2f}s"
+            if row.reason:
+                line += f"  {row.reason[:160]}"
+            writer.line(line, red=row.verdict in ("failed", "error"), green=row.verdict == "passed")
+
+    def write(self) -> Path | None:
+        """Write ``summary.md`` into the reports folder (and append to $GITHUB_STEP_SUMMARY when set)."""
+        if not self.rows:
+            return None
+        folder = Path(self.config.getoption("smoke_reports_dir") or os.environ.get("SMOKE_REPORTS_DIR") or "reports")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "summary.md"
+        text = self.markdown()
+        path.write_text(text, encoding="utf-8")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(text)
+        return path

@@ -1,0 +1,79 @@
+"""Release gating: reports are written, verdicts are the same in parallel, and nothing secret leaks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from smoke.servers import RunningServer
+
+PASSWORD = "Corr3ct-Horse-Battery-Staple"
+EMAIL = "gate@example.test"
+API_KEY = "sk_test_" + "Kq7" * 12
+
+
+def stripe_smoke_run(reports: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    reports.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "smoke.cli", "run", "--reports-dir", str(reports), *args],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **env}, cwd=reports.parent)
+
+
+def verdicts(junit: Path) -> dict[str, str]:
+    result = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = child.tag
+        result[f"{case.get('classname')}.{case.get('name')}"] = outcome
+    return result
+
+
+def test_failing_run_writes_reports_and_leaks_no_secret(tmp_path: Path, webhook_secret: str,
+                                                        start_topups: Callable[..., RunningServer]) -> None:
+    server = start_topups("no_signature_check", "no_dedupe", "wrong_amount")
+    httpx.post(f"{server.url}/api/org/register", timeout=10,
+               json={"orgName": "gate", "email": EMAIL, "password": PASSWORD, "apiKeyName": "k"}).raise_for_status()
+    reports = tmp_path / "reports"
+    result = stripe_smoke_run(reports, "--base-url", server.url, "--settle-seconds", "0.1", "--smoke-timeout", "2", env={
+        "STRIPE_WEBHOOK_SECRET": webhook_secret, "STRIPE_API_KEY": API_KEY,
+        "SMOKE_BUYER_EMAIL": EMAIL, "SMOKE_BUYER_PASSWORD": PASSWORD, "GITHUB_STEP_SUMMARY": str(tmp_path / "step.md")})
+    assert result.returncode == 1, result.stdout[-3000:]
+
+    summary = (reports / "summary.md").read_text()
+    assert "| check | verdict | time | reason |" in summary
+    assert "❌ failed" in summary and "credited the wrong amount" in summary
+    assert (tmp_path / "step.md").read_text() == summary
+    assert "stripe-smoke summary" in result.stdout
+    assert any(reports.joinpath("allure-results").glob("*-result.json"))
+    assert any("HTTP exchanges (redacted)" in p.read_text() for p in reports.joinpath("allure-results").glob("*.json"))
+    assert verdicts(reports / "junit.xml")
+
+    with server.app.config["DB"].connect() as db:
+        tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
+    secrets = [webhook_secret, API_KEY, PASSWORD, *tokens]
+    everything = [result.stdout, result.stderr] + [p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file()]
+    for secret in secrets:
+        for text in everything:
+            assert secret not in text, "a secret reached the output or the reports"
+
+
+def test_parallel_run_gives_the_same_verdicts(tmp_path: Path, webhook_secret: str,
+                                              start_topups: Callable[..., RunningServer]) -> None:
+    server = start_topups("credits_unpaid", "error_on_unknown")
+    env = {"STRIPE_WEBHOOK_SECRET": webhook_secret}
+    common = ("--base-url", server.url, "--settle-seconds", "0.1", "--smoke-timeout", "2")
+    serial = stripe_smoke_run(tmp_path / "serial" / "reports", *common, env=env)
+    parallel = stripe_smoke_run(tmp_path / "parallel" / "reports", *common, "-n", "2", env=env)
+    assert serial.returncode == parallel.returncode == 1
+    a = verdicts(tmp_path / "serial" / "reports" / "junit.xml")
+    b = verdicts(tmp_path / "parallel" / "reports" / "junit.xml")
+    assert a == b and len(a) == 22 and list(a.values()).count("failure") == 2
+    summary = (tmp_path / "parallel" / "reports" / "summary.md").read_text()
+    assert summary.count("❌ failed") == 2 and summary.count("| `test_") == 22
