@@ -1,0 +1,191 @@
+"""Real Checkout in phases: create (receipt), pay (browser, API or person), verify (verdict)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import webbrowser
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from smoke.config import Settings
+from smoke.effects import Effect
+from smoke.errors import ConfigError
+from smoke.placeholders import Missing, json_path, references
+from smoke.profiles import Profile, load_profile
+from smoke.receipts import Receipt, load, save
+from smoke.redact import REDACTOR
+from smoke.target import TargetClient, open_target
+from smoke.waiting import hold_steady, wait_for
+
+# Verdicts of verify and their exit codes, so CI can tell them apart.
+EXIT_CODES = {"verified": 0, "not_paid": 10, "paid_not_credited": 11, "wrong_amount": 12,
+              "credited_twice": 13, "not_credited": 14}
+
+
+@dataclass
+class Verdict:
+    """The outcome of verify: a code from EXIT_CODES and a message with the ids to look further."""
+
+    code: str
+    message: str
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code for this verdict."""
+        return EXIT_CODES[self.code]
+
+
+def receipts_dir(settings: Settings) -> Path:
+    """Where receipts are written."""
+    return Path(settings.reports_dir) / "receipts"
+
+
+def _stored_context(profile: Profile, client: TargetClient) -> dict[str, Any]:
+    """The step results verify needs to read the state as the buyer (and nothing else)."""
+    needed = references([profile.auth_headers, profile.state_value, profile.delta, profile.state_to,
+                         *(vars(profile.state).values() if profile.state else [])])
+    context = {name: client.results[name] for name in needed if name in client.results and name not in ("env",)}
+    if "var" in context:
+        context["var"] = {k: v for k, v in context["var"].items() if not profile.vars[k].secret}
+    return context
+
+
+def create(settings: Settings, base_url: str, *, out: Any = sys.stdout) -> tuple[Receipt, Path]:
+    """Create-only: make the buyer, read the baseline, start a Checkout Session, write the receipt and URL."""
+    profile = load_profile(settings.target)
+    if not profile.can("purchase"):
+        raise ConfigError(f"The {profile.name} profile has no [purchase] step, so it cannot start a Checkout Session.")
+    client = open_target(profile, base_url, webhook_secret=settings.webhook_secret, http_timeout=settings.http_timeout,
+                         rate_limit_per_minute=settings.rate_limit)
+    try:
+        baseline = wait_for(client.read_state, lambda _v: True, settings.timeout).value
+        purchase = client.start_purchase()
+        effect = client.effect()
+        receipt = Receipt(
+            target=profile.name, base_url=base_url, run_id=client.run_id,
+            buyer=str(client.results.get("var", {}).get("email", "")),
+            session_id=purchase.session_id, checkout_url=purchase.checkout_url, payment_intent=purchase.payment_intent,
+            effect={"delta": effect.delta} if effect.numeric else {"from": effect.from_, "to": effect.to},
+            baseline=baseline, context=_stored_context(profile, client), stripe_api_base=settings.stripe_api_base,
+        )
+    finally:
+        client.close()
+    receipt.record("create", "created", f"session {purchase.session_id}")
+    folder = receipts_dir(settings)
+    path = save(receipt, folder / f"{receipt.receipt_id}.json")
+    url_file = folder / f"{receipt.receipt_id}.url"
+    url_file.write_text((purchase.checkout_url or "") + "\n", encoding="utf-8")
+    print(f"receipt:      {path}\ncheckout URL: {url_file}\n{purchase.checkout_url}", file=out)
+    print(f"baseline:     {baseline}; expecting {effect.describe(baseline)}", file=out)
+    return receipt, path
+
+
+def open_in_browser(url: str) -> None:
+    """Open the checkout URL in the user's browser (SMOKE_OPEN_CHECKOUT_URL=true)."""
+    webbrowser.open(url, new=2)
+
+
+def _restore(receipt: Receipt, settings: Settings) -> TargetClient:
+    profile = load_profile(settings.target if settings.target != "demo" or receipt.target == "demo" else receipt.target)
+    client = open_target(profile, receipt.base_url, webhook_secret=None, http_timeout=settings.http_timeout,
+                         rate_limit_per_minute=settings.rate_limit)
+    client.results.update(receipt.context)
+    for step in (profile.buyer, *profile.setup):
+        for path in step.secrets if step else ():
+            try:
+                REDACTOR.add(json_path(client.results.get(step.name, {}), path))
+            except Missing:
+                pass
+    client.auth_headers()  # registers the bearer token with the redactor
+    return client
+
+
+def _judge(effect: Effect, baseline: Any, seen: Any) -> str | None:
+    if seen is None or seen == baseline:
+        return None
+    if effect.reached(baseline, seen):
+        return "verified"
+    moved = effect.moved(baseline, seen)
+    return "credited_twice" if effect.numeric and moved > 1 and float(moved).is_integer() else "wrong_amount"
+
+
+def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = sys.stdout) -> Verdict:
+    """Verify-only: wait until the credit shows exactly once, then judge; the receipt records the verdict."""
+    receipt = load(receipt_path, target=None if settings.target == "demo" else settings.target)
+    if receipt.status == "verified":
+        return Verdict("verified", f"Receipt {receipt.receipt_id} was already verified "
+                                   f"({receipt.history[-1]['at'] if receipt.history else 'earlier'}); nothing to do.")
+    client = _restore(receipt, settings)
+    effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else \
+        Effect(to=receipt.effect.get("to"), from_=receipt.effect.get("from"))
+    stripe_client = None
+    if settings.stripe_api_key and receipt.session_id:
+        from smoke.stripe_api import client as make_client
+
+        stripe_client = make_client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
+    created = int(datetime.fromisoformat(receipt.created_at).timestamp())
+    last_stripe_check = [0.0]
+    stripe_state: list[Any] = [None]
+
+    def stripe_says_expired(_value: Any) -> bool:
+        # Ask Stripe at most every 2 s: the credit state is polled faster.
+        if stripe_client is None or time.monotonic() - last_stripe_check[0] < 2:
+            return False
+        last_stripe_check[0] = time.monotonic()
+        from smoke.stripe_api import session_state
+
+        stripe_state[0] = session_state(stripe_client, receipt.session_id or "", client.profile.credit_event, created)
+        return stripe_state[0].status == "expired"
+
+    try:
+        outcome = wait_for(client.read_state, lambda v: _judge(effect, receipt.baseline, v) is not None, deadline,
+                           start=0.05, cap=2.0, stop=stripe_says_expired)
+        seen = outcome.value
+        verdict_code = _judge(effect, receipt.baseline, seen)
+        if verdict_code == "verified":
+            steady = hold_steady(client.read_state, seen, settings.settle)
+            verdict_code = _judge(effect, receipt.baseline, steady.value) if not steady.ok else "verified"
+            seen = steady.value
+        if stripe_client is not None and verdict_code != "verified":
+            from smoke.stripe_api import session_state
+
+            stripe_state[0] = session_state(stripe_client, receipt.session_id or "", client.profile.credit_event, created)
+    finally:
+        client.close()
+    verdict = _explain(verdict_code, receipt, effect, seen, stripe_state[0], deadline)
+    receipt.record("verify", verdict.code if verdict.code != "not_credited" else "created", verdict.message)
+    save(receipt, Path(receipt_path))
+    print(verdict.message, file=out)
+    return verdict
+
+
+def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stripe: Any, deadline: float) -> Verdict:
+    ids = f"session {receipt.session_id}"
+    if stripe is not None and stripe.payment_intent:
+        ids += f", payment intent {stripe.payment_intent}"
+    if stripe is not None and stripe.event_id:
+        ids += f", event {stripe.event_id}"
+    expected = effect.describe(receipt.baseline)
+    if code == "verified":
+        return Verdict("verified", f"Verified: the credit state went {expected} for {receipt.buyer} ({ids}).")
+    if code == "credited_twice":
+        return Verdict("credited_twice", f"Credited twice: expected {expected}, saw {seen} ({ids}); the webhook does not dedupe.")
+    if code == "wrong_amount":
+        return Verdict("wrong_amount", f"Credited the wrong amount: expected {expected}, saw {seen} ({ids}).")
+    if stripe is None:
+        return Verdict("not_credited", f"No credit after {deadline:g}s (still {seen}, expected {expected}; {ids}). "
+                                       "Give STRIPE_API_KEY to tell 'not paid' from 'paid but not credited'.")
+    if stripe.payment_status != "paid":
+        return Verdict("not_paid", f"Not yet paid: Stripe says the session is {stripe.status}/{stripe.payment_status} "
+                                   f"({ids}); pay it, then run verify again.")
+    if stripe.pending_webhooks:
+        why = (f"Stripe still has {stripe.event_id} pending delivery (pending_webhooks={stripe.pending_webhooks}): "
+               "the target's webhook is failing; look at the endpoint's delivery attempts in the Dashboard.")
+    elif stripe.event_id:
+        why = f"Stripe delivered {stripe.event_id} and the target acknowledged it without crediting."
+    else:
+        why = "Stripe has no crediting event for it yet."
+    return Verdict("paid_not_credited", f"Paid but not credited after {deadline:g}s (still {seen}, expected {expected}; {ids}). {why}")

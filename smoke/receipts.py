@@ -1,0 +1,122 @@
+"""Receipt files: the contract between create-only and verify-only (versioned, atomic, mode 0600)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from smoke.errors import ConfigError
+from smoke.redact import REDACTOR
+
+SCHEMA = "stripe-smoke/receipt"
+VERSION = 1
+# Stripe expires an unpaid Checkout Session after 24 h; a week leaves room for slow webhooks.
+DEFAULT_LIFETIME = timedelta(days=7)
+
+STATUSES = ("created", "verified", "not_paid", "not_credited", "paid_not_credited", "wrong_amount", "credited_twice")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@dataclass
+class Receipt:
+    """What verify needs to judge a payment made after create: see README, "Receipts"."""
+
+    target: str
+    base_url: str
+    run_id: str
+    buyer: str
+    session_id: str | None
+    checkout_url: str | None
+    effect: dict[str, Any]
+    baseline: Any
+    context: dict[str, Any] = field(repr=False)
+    payment_intent: str | None = None
+    stripe_api_base: str | None = None
+    receipt_id: str = field(default_factory=lambda: "rcpt_" + secrets.token_hex(6))
+    created_at: str = field(default_factory=lambda: _now().isoformat())
+    expires_at: str = field(default_factory=lambda: (_now() + DEFAULT_LIFETIME).isoformat())
+    status: str = "created"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, phase: str, status: str, detail: str = "") -> None:
+        """Append a phase to the history and set the status."""
+        self.status = status
+        self.history.append({"phase": phase, "at": _now().isoformat(), "status": status,
+                             "detail": REDACTOR.redact(detail)})
+
+    @property
+    def expired(self) -> bool:
+        """True once the receipt is past its expiry."""
+        return _now() > datetime.fromisoformat(self.expires_at)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content."""
+        return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
+
+
+def save(receipt: Receipt, path: Path) -> Path:
+    """Write ``receipt`` atomically (temp file + rename) with mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".receipt-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(receipt.to_json(), fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: Path, *, target: str | None = None, allow_expired: bool = False) -> Receipt:
+    """Read and check a receipt; every problem is one sentence naming the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Receipt {path} does not exist; pass the file that 'checkout create' printed.") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Receipt {path} is not readable JSON ({exc}); it may be truncated — create a new one.") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ConfigError(f"{path} is not a stripe-smoke receipt; pass a file from reports/receipts/.")
+    if data.get("version") != VERSION:
+        raise ConfigError(f"Receipt {path} has schema version {data.get('version')!r}, this stripe-smoke reads "
+                          f"version {VERSION}; verify it with the stripe-smoke that created it, or create a new one.")
+    body = {k: v for k, v in data.items() if k not in ("schema", "version")}
+    try:
+        receipt = Receipt(**body)
+    except TypeError as exc:
+        raise ConfigError(f"Receipt {path} is malformed ({exc}); create a new one with 'stripe-smoke checkout create'.") from None
+    if receipt.status not in STATUSES or not isinstance(receipt.effect, dict) or not receipt.base_url:
+        raise ConfigError(f"Receipt {path} is malformed (status, effect or base_url); create a new one.")
+    if target is not None and Path(target).stem != receipt.target and target != receipt.target:
+        raise ConfigError(f"Receipt {path} is for target {receipt.target!r}, not {target!r}; "
+                          f"pass --target {receipt.target} or the right receipt.")
+    if receipt.expired and not allow_expired:
+        raise ConfigError(f"Receipt {path} expired at {receipt.expires_at}; create a new payment with 'stripe-smoke checkout create'.")
+    return receipt
+
+
+def pending(folder: Path) -> list[Path]:
+    """Receipts in ``folder`` not yet verified, oldest first."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError):
+            status = None
+        if status != "verified":
+            found.append(path)
+    return found

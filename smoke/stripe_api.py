@@ -1,0 +1,124 @@
+"""What the harness asks Stripe (or the local emulator) directly: session state, events, and the API payer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from smoke.config import check_stripe_key
+from smoke.errors import ConfigError, SmokeError
+
+# Test cards (Stripe test mode) → the token Stripe's CLI pays with.
+TEST_CARDS = {
+    "4242424242424242": ("tok_visa", "succeeds"),
+    "4000000000000002": ("tok_chargeDeclined", "generic decline"),
+    "4000000000009995": ("tok_chargeDeclinedInsufficientFunds", "insufficient funds"),
+    "4000002500003155": ("tok_threeDSecure2Required", "requires 3D Secure"),
+}
+
+
+def normalise_card(card: str) -> str:
+    """Digits of a test card number, or a ConfigError naming the cards accepted."""
+    digits = re.sub(r"[\s-]", "", card or "")
+    if digits not in TEST_CARDS:
+        listed = ", ".join(f"{n} ({what})" for n, (_, what) in TEST_CARDS.items())
+        raise ConfigError(f"--card must be a Stripe test card: {listed}. Real card numbers are never used.")
+    return digits
+
+
+def client(api_key: str, api_base: str | None = None) -> Any:
+    """A StripeClient for a test-mode key (refusing live keys), aimed at ``api_base`` when given."""
+    import stripe
+
+    key = check_stripe_key(api_key)
+    kwargs: dict[str, Any] = {"max_network_retries": 2}
+    if api_base:
+        kwargs["base_addresses"] = {"api": api_base.rstrip("/")}
+    return stripe.StripeClient(key, **kwargs)
+
+
+@dataclass
+class SessionState:
+    """A Checkout Session as Stripe sees it, and the crediting event if one exists."""
+
+    status: str
+    payment_status: str
+    payment_intent: str | None
+    amount_total: int | None
+    event_id: str | None = None
+    pending_webhooks: int | None = None
+
+
+def session_state(stripe_client: Any, session_id: str, credit_event: str, created_after: int) -> SessionState:
+    """Retrieve the session and look for its crediting event (and how many deliveries Stripe still owes)."""
+    import stripe
+
+    try:
+        session = stripe_client.v1.checkout.sessions.retrieve(session_id)
+    except stripe.AuthenticationError:
+        raise ConfigError("Stripe refused the API key; give a valid sk_test_/rk_test_ key of the account that owns the session.") from None
+    except stripe.InvalidRequestError as exc:
+        raise SmokeError(f"Stripe does not know session {session_id} ({exc.user_message or exc.code}); "
+                         "is STRIPE_API_KEY from the same account and mode as the target?") from None
+    except stripe.StripeError as exc:
+        raise SmokeError(f"Could not ask Stripe about {session_id} ({type(exc).__name__}); try again.") from None
+    intent = session.get("payment_intent")
+    intent_id = intent if isinstance(intent, str) or intent is None else intent.get("id")
+    state = SessionState(session.get("status") or "", session.get("payment_status") or "", intent_id,
+                         session.get("amount_total"))
+    ids = {session_id, intent_id} - {None}
+    try:
+        events = stripe_client.v1.events.list(params={"type": credit_event, "created": {"gte": created_after - 60},
+                                                      "limit": 100})
+    except stripe.StripeError:
+        return state
+    for event in events.data:
+        obj = event.data.object
+        if obj.get("id") in ids or obj.get("payment_intent") in ids:
+            state.event_id, state.pending_webhooks = event.id, event.get("pending_webhooks")
+            break
+    return state
+
+
+@dataclass
+class ApiPayment:
+    """The outcome of paying a session server-side."""
+
+    status: str  # "succeeded" | "declined" | "requires_action"
+    message: str
+    payment_method: str | None = None
+
+
+def pay_session(stripe_client: Any, session_id: str, card: str = "4242424242424242", email: str | None = None) -> ApiPayment:
+    """Pay a Checkout Session in test mode without a browser, with the requests Stripe's CLI makes."""
+    import stripe
+
+    token = TEST_CARDS[normalise_card(card)][0]
+    try:
+        page = stripe_client.raw_request("get", f"/v1/payment_pages/{session_id}")
+        page = stripe_client.deserialize(page, api_mode="V1") if not isinstance(page, dict) else page
+        amount = page.get("amount_total") if hasattr(page, "get") else None
+        pm = stripe_client.v1.payment_methods.create(params={
+            "type": "card", "card": {"token": token},
+            "billing_details": {"email": email or "buyer@example.test", "name": "Smoke Test",
+                                "address": {"country": "US", "postal_code": "42424"}},
+        })
+        params: dict[str, Any] = {"payment_method": pm.id}
+        if amount is not None:
+            params["expected_amount"] = amount
+        result = stripe_client.raw_request("post", f"/v1/payment_pages/{session_id}/confirm", **params)
+        result = stripe_client.deserialize(result, api_mode="V1") if not isinstance(result, dict) else result
+    except stripe.CardError as exc:
+        return ApiPayment("declined", exc.user_message or "Your card has been declined.")
+    except stripe.AuthenticationError:
+        raise ConfigError("Stripe refused the API key; the API payer needs the secret test key (sk_test_…) of the account that owns the session.") from None
+    except stripe.InvalidRequestError as exc:
+        raise SmokeError(f"Stripe would not pay {session_id} ({exc.user_message or exc.code}); is it still open?") from None
+    except stripe.StripeError as exc:
+        raise SmokeError(f"Paying {session_id} through the API failed ({type(exc).__name__}: {exc.user_message or ''}).") from None
+    intent = result.get("payment_intent") if hasattr(result, "get") else None
+    status = intent.get("status") if isinstance(intent, dict) or hasattr(intent, "get") else None
+    if status == "requires_action":
+        return ApiPayment("requires_action", "The card needs 3D Secure, which only a browser can complete; use --via browser.", pm.id)
+    return ApiPayment("succeeded", "paid", pm.id)
