@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
 from smoke.checks import Smoke
+from smoke.embedded import Embedded, start_embedded
 from smoke.evidence import attach_evidence
 from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
 from smoke.errors import ConfigError, SmokeError
@@ -49,42 +48,39 @@ def smoke_profile(smoke_settings: Settings) -> Profile:
 
 
 @pytest.fixture(scope="session")
-def smoke_target(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[TargetClient]:
-    """A client for the target; starts the profile's embedded target when no base URL is given."""
+def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[Embedded | None]:
+    """The embedded target (and local Stripe) when no base URL is given; None against a real target."""
+    if smoke_settings.base_url:
+        yield None
+        return
     with _stop_on_bad_config():
-        server, client = _start_target(smoke_settings, smoke_profile)
+        if not smoke_profile.embedded:
+            raise ConfigError(f"The {smoke_profile.name} profile has no embedded target; pass --base-url (or BASE_URL) "
+                              "with the API's address.")
+        running = start_embedded(smoke_profile, smoke_settings.webhook_secret)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedded: Embedded | None) -> Iterator[TargetClient]:
+    """A client for the target (the embedded one when no base URL is given)."""
+    settings = smoke_settings
+    with _stop_on_bad_config():
+        if smoke_embedded is not None:
+            base_url, secret = smoke_embedded.base_url, smoke_embedded.webhook_secret
+        else:
+            base_url, secret = settings.base_url or "", check_webhook_secret(settings.webhook_secret)
+        client = open_target(smoke_profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
+                             rate_limit_per_minute=settings.rate_limit)
+        if smoke_embedded is None:
+            client.health()  # an unreachable target stops the run here, once (exit code 3)
     try:
         yield client
     finally:
         client.close()
-        if server is not None:
-            server.stop()
-
-
-def _start_target(settings: Settings, profile: Profile) -> tuple[Any, TargetClient]:
-    server: Any = None
-    if settings.base_url:
-        base_url = settings.base_url
-        secret = check_webhook_secret(settings.webhook_secret)
-    else:
-        if not profile.embedded:
-            raise ConfigError(f"The {profile.name} profile has no embedded target; pass --base-url (or BASE_URL) with the API's address.")
-        from smoke.reference import embedded
-
-        secret = settings.webhook_secret or "whsec_" + secrets.token_urlsafe(24)
-        check_webhook_secret(secret)
-        server = embedded(profile.embedded)(secret)
-        base_url = server.url
-    try:
-        client = open_target(profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
-                             rate_limit_per_minute=settings.rate_limit)
-        if settings.base_url:
-            client.health()  # an unreachable target stops the run here, once (exit code 3)
-    except BaseException:
-        if server is not None:
-            server.stop()
-        raise
-    return server, client
 
 
 @pytest.fixture

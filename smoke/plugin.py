@@ -12,7 +12,7 @@ from smoke.errors import SmokeError
 from smoke.redact import REDACTOR
 from smoke.reporting import MARK, Summary
 
-from smoke._fixtures import smoke, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
+from smoke._fixtures import smoke, smoke_embedded, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

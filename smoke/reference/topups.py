@@ -119,7 +119,8 @@ def create_app(
     limiter = _RateLimiter(rate_limit_per_minute)
     stripe_client = (stripe.StripeClient(stripe_api_key, base_addresses={"api": stripe_api_base} if stripe_api_base else None)
                      if stripe_api_key else None)
-    app.config.update(DB=db, FAULTS=frozenset(faults), PUBLIC_URL=public_url)
+    # The secret is read per request: an embedded run learns it only after the endpoint is registered.
+    app.config.update(DB=db, FAULTS=frozenset(faults), PUBLIC_URL=public_url, WEBHOOK_SECRET=webhook_secret)
 
     @app.before_request
     def rate_limit() -> Any:
@@ -261,7 +262,7 @@ def create_app(
         if "reserialized_body" in active:
             payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
         tolerance = 10**10 if "no_timestamp_tolerance" in active else 300
-        return stripe.Webhook.construct_event(payload, header, webhook_secret, tolerance=tolerance).to_dict()
+        return stripe.Webhook.construct_event(payload, header, app.config["WEBHOOK_SECRET"], tolerance=tolerance).to_dict()
 
     def credit(event: dict[str, Any], org_id: str, amount: int, session_id: str | None) -> str:
         active = app.config["FAULTS"]
