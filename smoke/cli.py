@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from smoke.errors import ConfigError, SmokeError
 
@@ -138,6 +139,95 @@ def _emulator(args: argparse.Namespace, extra: list[str]) -> int:
     return EXIT_OK
 
 
+def _checkout_settings(args: argparse.Namespace) -> Any:
+    """Settings for a checkout command: its options, then the environment and .env."""
+    from smoke.config import load_env_file, resolve_settings
+
+    load_env_file(getattr(args, "env_file", None))
+    given = {"target": getattr(args, "target", None), "base_url": getattr(args, "base_url", None),
+             "reports_dir": getattr(args, "reports_dir", None)}
+    return resolve_settings({k: v for k, v in given.items() if v})
+
+
+def _checkout(args: argparse.Namespace, extra: list[str]) -> int:
+    """The two-phase Checkout commands: create, pay, verify, and all three in one go."""
+    import dataclasses
+    import os
+
+    from smoke import phases
+
+    settings = _checkout_settings(args)
+    if args.action == "verify":
+        if args.pending:
+            return _verify_pending(settings, args.deadline)
+        if not args.receipt:
+            raise ConfigError("verify needs --receipt FILE (or SMOKE_RECEIPT_FILE), or --pending.")
+        return phases.verify(Path(args.receipt), settings, deadline=args.deadline).exit_code
+    if args.action == "pay":
+        if not args.receipt:
+            raise ConfigError("pay needs --receipt FILE (the file 'checkout create' printed).")
+        result = phases.pay(Path(args.receipt), settings, via=args.via, card=args.card, three_ds=args.three_ds,
+                            fallback=args.fallback, headless=not args.headed, deadline=args.deadline)
+        return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
+    # create (and "all": create, pay, verify)
+    embedded = None
+    if not settings.base_url:
+        from smoke.embedded import start_embedded
+        from smoke.profiles import load_profile
+
+        embedded = start_embedded(load_profile(settings.target), settings.webhook_secret)
+        settings = dataclasses.replace(settings, stripe_api_key=settings.stripe_api_key or embedded.stripe_api_key,
+                                       stripe_api_base=settings.stripe_api_base or embedded.stripe_api_base)
+        if args.action == "create":
+            print("No --base-url: using the embedded demo and the local Stripe emulator, which stop when this command "
+                  "ends; keep them running with 'stripe-smoke demo' to pay and verify later.")
+    try:
+        receipt, path = phases.create(settings, settings.base_url or embedded.base_url)  # type: ignore[union-attr]
+        if os.environ.get("SMOKE_OPEN_CHECKOUT_URL", "").lower() in ("1", "true", "yes") and args.action == "create":
+            phases.open_in_browser(receipt.checkout_url or "")
+        automate = os.environ.get("SMOKE_AUTOMATE_CHECKOUT", "").lower() in ("1", "true", "yes")
+        if args.action == "create" and not automate:
+            return EXIT_OK
+        via = os.environ.get("SMOKE_PAYER", args.via)
+        phases.pay(path, settings, via=via, card=args.card, three_ds=args.three_ds, fallback=args.fallback,
+                   headless=not args.headed, deadline=args.deadline)
+        if args.action == "create":
+            return EXIT_OK
+        return phases.verify(path, settings, deadline=args.deadline).exit_code
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _verify_pending(settings: Any, deadline: float) -> int:
+    """Verify every unverified receipt; one JUnit test case each in reports/junit-verify.xml."""
+    import xml.etree.ElementTree as ET
+
+    from smoke import phases
+    from smoke.receipts import pending
+
+    folder = phases.receipts_dir(settings)
+    suite = ET.Element("testsuite", name="stripe-smoke verify")
+    worst = EXIT_OK
+    for path in pending(folder):
+        case = ET.SubElement(suite, "testcase", classname="receipts", name=path.stem)
+        try:
+            verdict = phases.verify(path, settings, deadline=deadline)
+        except SmokeError as exc:
+            ET.SubElement(case, "error", message=str(exc))
+            worst = worst or exc.exit_code
+            continue
+        if verdict.exit_code:
+            ET.SubElement(case, "failure", message=verdict.message, type=verdict.code)
+            worst = worst or verdict.exit_code
+    suite.set("tests", str(len(suite)))
+    report = Path(settings.reports_dir) / "junit-verify.xml"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(report, encoding="utf-8", xml_declaration=True)
+    print(f"{len(suite)} receipt(s) verified; report: {report}")
+    return worst
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     import os
@@ -173,6 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     demo.add_argument("--secret", help="webhook secret to use (default: a new one)")
     demo.set_defaults(handler=_demo)
+
+    checkout = sub.add_parser("checkout", help="real Checkout in phases: create, pay, verify (joined by a receipt file)")
+    checkout.add_argument("action", choices=["create", "pay", "verify", "all"],
+                          help="create: start a session and write a receipt; pay: pay it; verify: judge the credit; all: the three")
+    checkout.add_argument("--target", help="profile name or .toml path [env SMOKE_TARGET]")
+    checkout.add_argument("--base-url", help="the billing API (omit for the embedded demo + emulator) [env BASE_URL]")
+    checkout.add_argument("--receipt", default=os.environ.get("SMOKE_RECEIPT_FILE"), help="receipt file [env SMOKE_RECEIPT_FILE]")
+    checkout.add_argument("--pending", action="store_true", help="verify every unverified receipt in reports/receipts/")
+    checkout.add_argument("--via", default=os.environ.get("SMOKE_PAYER", "browser"), choices=["browser", "api", "person"],
+                          help="who pays: Playwright, Stripe's API (test mode), or a person [env SMOKE_PAYER]")
+    checkout.add_argument("--card", default="4242424242424242", help="test card number (default 4242…)")
+    checkout.add_argument("--three-ds", default="complete", choices=["complete", "fail"], help="answer to a 3D Secure challenge")
+    checkout.add_argument("--fallback", choices=["api"], help="when the page can't be automated, pay through the API")
+    checkout.add_argument("--headed", action="store_true", help="show the browser")
+    checkout.add_argument("--deadline", type=float, default=float(os.environ.get("SMOKE_VERIFY_DEADLINE", "600")),
+                          help="seconds verify (and the person payer) wait (default 600) [env SMOKE_VERIFY_DEADLINE]")
+    checkout.add_argument("--reports-dir", help="where receipts and artifacts go (default: reports) [env SMOKE_REPORTS_DIR]")
+    checkout.add_argument("--env-file", help="read settings from this file instead of ./.env")
+    checkout.set_defaults(handler=_checkout)
 
     emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback")
     emulator.add_argument("--port", type=int, default=12111, help="port (default 12111)")

@@ -189,3 +189,108 @@ def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stri
     else:
         why = "Stripe has no crediting event for it yet."
     return Verdict("paid_not_credited", f"Paid but not credited after {deadline:g}s (still {seen}, expected {expected}; {ids}). {why}")
+
+
+@dataclass
+class PayResult:
+    """How the pay phase ended, and by which payer."""
+
+    status: str  # "succeeded" | "declined" | "failed" | "timeout"
+    payer: str
+    message: str
+    artifacts: list[Path]
+
+
+def pay(receipt_path: Path, settings: Settings, *, via: str = "browser", card: str = "4242424242424242",
+        three_ds: str = "complete", fallback: str | None = None, headless: bool = True,
+        deadline: float = 600.0, out: Any = sys.stdout) -> PayResult:
+    """Pay the receipt's Checkout Session with the chosen payer; the receipt records what happened."""
+    from smoke.stripe_api import normalise_card
+
+    card = normalise_card(card)
+    if via not in ("browser", "api", "person"):
+        raise ConfigError(f"--via must be browser, api or person, not {via!r}.")
+    receipt = load(Path(receipt_path))
+    if not receipt.checkout_url:
+        raise ConfigError(f"Receipt {receipt_path} has no checkout URL; its target's [purchase] must return one.")
+    if via == "browser":
+        result = _pay_browser(receipt, settings, card, three_ds, headless)
+        if result.status == "failed" and fallback == "api":
+            print(f"The page could not be automated ({result.message}); paying through the API instead (--fallback api).", file=out)
+            result = _pay_api(receipt, settings, card, payer="api (fallback)")
+    elif via == "api":
+        result = _pay_api(receipt, settings, card)
+    else:
+        result = _pay_person(receipt, settings, deadline, out)
+    status = {"succeeded": "paid", "declined": "declined"}.get(result.status, "pay_failed")
+    receipt.record(f"pay ({result.payer})", status, result.message)
+    save(receipt, Path(receipt_path))
+    print(f"pay ({result.payer}): {result.status}: {result.message}", file=out)
+    for artifact in result.artifacts:
+        print(f"  saved {artifact}", file=out)
+    return result
+
+
+def _pay_browser(receipt: Receipt, settings: Settings, card: str, three_ds: str, headless: bool) -> PayResult:
+    from smoke.checkout.driver import pay as drive
+
+    artifacts = Path(settings.reports_dir) / "artifacts" / receipt.receipt_id
+    outcome = drive(receipt.checkout_url or "", card=card, email=receipt.buyer or None, three_ds=three_ds,
+                    timeout=max(30.0, settings.timeout * 3), artifacts_dir=artifacts, headless=headless)
+    return PayResult(outcome.status, "browser", REDACTOR.redact(outcome.message or outcome.status),
+                     list(outcome.artifacts))
+
+
+def _pay_api(receipt: Receipt, settings: Settings, card: str, payer: str = "api") -> PayResult:
+    from smoke.stripe_api import client, pay_session
+
+    if not settings.stripe_api_key:
+        raise ConfigError("The API payer needs a Stripe test key: set STRIPE_API_KEY to the sk_test_… key of the "
+                          "account the target uses.")
+    stripe_client = client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
+    paid = pay_session(stripe_client, receipt.session_id or "", card, receipt.buyer or None)
+    status = {"succeeded": "succeeded", "declined": "declined"}.get(paid.status, "failed")
+    return PayResult(status, payer, paid.message, [])
+
+
+def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any) -> PayResult:
+    import os
+
+    url_file = receipts_dir(settings) / f"{receipt.receipt_id}.url"
+    url_file.parent.mkdir(parents=True, exist_ok=True)
+    url_file.write_text((receipt.checkout_url or "") + "\n", encoding="utf-8")
+    print(f"Open this URL in a browser and pay with a test card (4242 4242 4242 4242, any future date, any CVC):\n"
+          f"{receipt.checkout_url}\n(also in {url_file})", file=out)
+    if os.environ.get("SMOKE_OPEN_CHECKOUT_URL", "").lower() in ("1", "true", "yes"):
+        open_in_browser(receipt.checkout_url or "")
+    stripe_client = None
+    if settings.stripe_api_key and receipt.session_id:
+        from smoke.stripe_api import client
+
+        stripe_client = client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
+    target = _restore(receipt, settings)
+    effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else Effect(to=receipt.effect.get("to"))
+    started = time.monotonic()
+
+    def status_line() -> tuple[str, bool]:
+        parts, done = [], False
+        if stripe_client is not None:
+            from smoke.stripe_api import session_state
+
+            state = session_state(stripe_client, receipt.session_id or "", target.profile.credit_event, 0)
+            parts.append(f"session {state.status}/{state.payment_status}")
+            done = state.payment_status == "paid"
+        value = target.read_state()
+        parts.append(f"credit state {value}")
+        done = done or _judge(effect, receipt.baseline, value) is not None
+        return f"[{time.monotonic() - started:5.0f}s] " + ", ".join(parts), done
+
+    try:
+        outcome = wait_for(status_line, lambda r: r[1], deadline, start=1.0, cap=3.0)
+    finally:
+        target.close()
+    line = outcome.value[0] if outcome.value else "no status"
+    print(line, file=out)
+    if outcome.ok:
+        return PayResult("succeeded", "person", "paid by a person", [])
+    return PayResult("timeout", "person", f"not paid within {deadline:g}s ({line})", [])

@@ -19,7 +19,7 @@ VERSION = 1
 # Stripe expires an unpaid Checkout Session after 24 h; a week leaves room for slow webhooks.
 DEFAULT_LIFETIME = timedelta(days=7)
 
-STATUSES = ("created", "verified", "not_paid", "not_credited", "paid_not_credited", "wrong_amount", "credited_twice")
+STATUSES = ("created", "paid", "declined", "pay_failed", "verified", "not_paid", "not_credited", "paid_not_credited", "wrong_amount", "credited_twice")
 
 
 def _now() -> datetime:
