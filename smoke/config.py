@@ -53,6 +53,15 @@ OPTIONS: tuple[Option, ...] = (
            "mark the target as production (simulated-credit checks are then refused)"),
     Option("allow_production", "--allow-production", "SMOKE_ALLOW_PRODUCTION", bool, False,
            "run simulated-credit checks even against a production target"),
+    Option("phase", "--phase", "SMOKE_PHASE", str, None,
+           "real Checkout: all, create-only or verify-only (default: all against the embedded demo, off otherwise)"),
+    Option("payer", "--payer", "SMOKE_PAYER", str, "browser",
+           "who pays in the Checkout check: browser (Playwright), api (Stripe test mode) or person"),
+    Option("card", "--card", "SMOKE_CARD", str, "4242424242424242", "test card the payer uses"),
+    Option("receipt_file", "--receipt-file", "SMOKE_RECEIPT_FILE", str, None,
+           "receipt to verify with --phase verify-only"),
+    Option("verify_deadline", "--verify-deadline", "SMOKE_VERIFY_DEADLINE", float, 600.0,
+           "seconds verify waits for the credit of a real payment"),
     Option("reports_dir", "--reports-dir", "SMOKE_REPORTS_DIR", str, "reports",
            "folder for receipts, artifacts and summaries"),
 )
@@ -79,6 +88,11 @@ class Settings:
     seed: int | None = None
     production: bool = False
     allow_production: bool = False
+    phase: str | None = None
+    payer: str = "browser"
+    card: str = "4242424242424242"
+    receipt_file: str | None = None
+    verify_deadline: float = 600.0
     reports_dir: str = "reports"
 
 
@@ -118,6 +132,10 @@ def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str
         object.__setattr__(settings, "base_url", check_base_url(settings.base_url))
     if settings.stripe_api_key:
         check_stripe_key(settings.stripe_api_key)
+    if settings.phase not in (None, "all", "create-only", "verify-only", "off"):
+        raise ConfigError(f"--phase must be all, create-only, verify-only or off, not {settings.phase!r}.")
+    if settings.payer not in ("browser", "api", "person"):
+        raise ConfigError(f"SMOKE_PAYER must be browser, api or person, not {settings.payer!r}.")
     return settings
 
 

@@ -46,7 +46,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
-    if report.longrepr is not None:
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, REDACTOR.redact(reason))
+    elif report.longrepr is not None:
         report.longrepr = REDACTOR.redact(str(report.longrepr))
     report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
 

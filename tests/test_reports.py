@@ -74,6 +74,6 @@ def test_parallel_run_gives_the_same_verdicts(tmp_path: Path, webhook_secret: st
     assert serial.returncode == parallel.returncode == 1
     a = verdicts(tmp_path / "serial" / "reports" / "junit.xml")
     b = verdicts(tmp_path / "parallel" / "reports" / "junit.xml")
-    assert a == b and len(a) == 22 and list(a.values()).count("failure") == 2
+    assert a == b and len(a) >= 22 and list(a.values()).count("failure") == 2
     summary = (tmp_path / "parallel" / "reports" / "summary.md").read_text()
-    assert summary.count("❌ failed") == 2 and summary.count("| `test_") == 22
+    assert summary.count("❌ failed") == 2 and summary.count("| `test_") == len(a)
