@@ -42,7 +42,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     """Show SmokeErrors as their one-line message, and redact every report."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if "smoke_target" in getattr(item, "fixturenames", ()):
+    if "smoke_settings" in getattr(item, "fixturenames", ()):
         report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
