@@ -28,6 +28,8 @@ CAUGHT_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "error_on_bad_json": ("test_bad_body_is_refused_cleanly and not_json", "crashes on bad input", ()),
     "slow_ack": ("test_acknowledges_within_window", "to acknowledge", ("--ack-seconds", "0.3")),
     "ack_without_credit": ("test_signed_event_credits_exact_amount", "this credit is lost", ()),
+    "records_before_processing": ("test_signed_event_credits_exact_amount", "records the event before processing it", ()),
+    "ignores_refunds": ("test_refund_reverses_the_credit", "ignores charge.refunded", ()),
 }
 
 
@@ -61,3 +63,11 @@ def test_demo_is_green_and_names_each_check(run_suites: Callable[..., pytest.Run
     for name in ("test_api_answers", "test_signed_event_credits_exact_amount", "test_concurrent_duplicates_credit_once",
                  "test_forged_event_is_rejected[stale_timestamp]", "test_event_does_not_credit[unknown_type]"):
         result.stdout.re_match_lines([rf".*{re.escape(name)} PASSED.*"])
+
+
+def test_a_failure_then_a_successful_redelivery_is_fine(start_topups: Callable[..., RunningServer],
+                                                         run_suites: Callable[..., pytest.RunResult]) -> None:
+    """A target that fails once and credits on Stripe's redelivery passes the credit check."""
+    flaky = start_topups("transient_failure")
+    result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=flaky.url)
+    assert result.ret == 0, result.stdout.str()

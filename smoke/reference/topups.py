@@ -42,6 +42,13 @@ FAULTS = {
     "error_on_bad_json": "answers 500 to a body that is not JSON",
     "slow_ack": "answers the webhook only after slow work",
     "ack_without_credit": "answers 200 to a crediting event but never credits",
+    "records_before_processing": "records the event id, then fails (500); Stripe's retry is acknowledged as a duplicate",
+    "ignores_refunds": "acknowledges charge.refunded without taking the credit back",
+}
+
+# Not bugs, but behaviour a correct target may show: the checks must stay green.
+QUIRKS = {
+    "transient_failure": "answers 500 to the first delivery of each crediting event, then credits on the retry",
 }
 
 SCHEMA = """
@@ -51,6 +58,7 @@ CREATE TABLE IF NOT EXISTS accounts (org_id TEXT PRIMARY KEY, balance_cents INTE
 CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT, amount_cents INTEGER,
     kind TEXT, stripe_event_id TEXT, stripe_session_id TEXT, created INTEGER, committed_at REAL);
 CREATE TABLE IF NOT EXISTS stripe_events (event_id TEXT PRIMARY KEY, type TEXT, received INTEGER);
+CREATE TABLE IF NOT EXISTS first_attempts (event_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS checkouts (session_id TEXT PRIMARY KEY, org_id TEXT, amount_cents INTEGER, created INTEGER);
 """
 
@@ -111,7 +119,7 @@ def create_app(
     slow_seconds: float = 2.0,
 ) -> Flask:
     """The top-ups billing API as a Flask app (``faults`` names bugs from FAULTS to switch on)."""
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - set(FAULTS) - set(QUIRKS)
     if unknown:
         raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
     app = Flask("smoke-topups")
@@ -289,6 +297,23 @@ def create_app(
             _ledger(conn, org_id, amount, event["id"], session_id)
         return "credited"
 
+    def refund(event: dict[str, Any]) -> Any:
+        """Take a refunded charge's amount back out of the balance, once per event."""
+        obj = event["data"]["object"]
+        org_id = (obj.get("metadata") or {}).get("orgId")
+        amount = obj.get("amount_refunded")
+        if "ignores_refunds" in app.config["FAULTS"] or not org_id or not isinstance(amount, int):
+            return jsonify({"ok": True, "ignored": True})
+        with db.transaction() as conn:
+            try:
+                conn.execute("INSERT INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], int(time.time())))
+            except sqlite3.IntegrityError:
+                return jsonify({"ok": True, "duplicate": True})
+            conn.execute("UPDATE accounts SET balance_cents = balance_cents - ?, updated = ? WHERE org_id = ?",
+                         (amount, int(time.time()), org_id))
+            _ledger(conn, org_id, -amount, event["id"], None)
+        return jsonify({"ok": True})
+
     def should_credit(event: dict[str, Any]) -> bool:
         active = app.config["FAULTS"]
         obj, kind = event["data"]["object"], event["type"]
@@ -324,6 +349,8 @@ def create_app(
             return jsonify({"ok": True, "ignored": True})
         if "slow_ack" in active and kind in CREDITING:
             time.sleep(slow_seconds)
+        if kind == "charge.refunded":
+            return refund(event)
         if not should_credit(event):
             return jsonify({"ok": True, "ignored": True})
         obj = event["data"]["object"]
@@ -338,6 +365,15 @@ def create_app(
             amount //= 100
         if "ack_without_credit" in active:
             return jsonify({"ok": True})
+        if "records_before_processing" in active or "transient_failure" in active:
+            with db.connect() as conn:
+                first = conn.execute("INSERT OR IGNORE INTO first_attempts VALUES (?)", (event["id"],)).rowcount == 1
+            if first and "records_before_processing" in active:
+                with db.connect() as conn:
+                    conn.execute("INSERT OR IGNORE INTO stripe_events VALUES (?, ?, ?)", (event["id"], kind, int(time.time())))
+                return _error(500, "internal", "processing failed")
+            if first:
+                return _error(500, "internal", "temporarily unavailable")
         outcome = credit(event, org_id, amount, obj.get("id") if obj.get("object") == "checkout.session" else None)
         if outcome == "duplicate":
             return jsonify({"ok": True, "duplicate": True})
