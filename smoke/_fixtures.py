@@ -95,6 +95,7 @@ def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.
         for capability in marker.args:
             if not profile.can(capability):
                 pytest.skip(f"the {profile.name} profile says the target cannot do this: {_NEEDS.get(capability, capability)}")
+    smoke_target.begin_check()
     helper = Smoke(smoke_target, smoke_settings)
     first = smoke_target.exchange_seq + 1
     yield helper
@@ -102,7 +103,7 @@ def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.
 
 
 _NEEDS = {
-    "state": "it has no readable credit state ([state])",
+    "state": "it has no readable credit state ([state]), so a payment has no observable effect",
     "simulated_credit": "a simulated event alone does not credit it ([supports] simulated_credit = false)",
     "purchase": "it cannot start a purchase ([purchase])",
     "refunds": "it does not handle refunds ([supports] refunds)",

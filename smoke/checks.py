@@ -116,6 +116,10 @@ class Smoke:
     def expect_credit(self, baseline: Any, sent: Sent, what: str = "") -> float:
         """Wait until the state shows exactly one credit from ``baseline``; fail naming what went wrong."""
         effect = self.effect()
+        if not effect.numeric and (baseline == effect.to or (effect.from_ is not None and baseline != effect.from_)):
+            fail(f"{what or sent.summary}: the state was {baseline!r} before the payment, not {effect.from_!r}, so "
+                 f"a change to {effect.to!r} cannot be observed; the check needs a fresh subject each time (e.g. a "
+                 "[[setup]] step with per_check = true that creates an open invoice).")
         outcome = wait_for(self.target.read_state, lambda v: effect.reached(baseline, v), self.settings.timeout,
                            stop=lambda v: effect.numeric and effect.moved(baseline, v) > 1)
         if outcome.ok:

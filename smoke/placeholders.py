@@ -18,16 +18,68 @@ class Missing(ConfigError):
 
 
 def json_path(data: Any, path: str) -> Any:
-    """Follow a dotted path such as ``account.balance_cents`` or ``invoices.0.status``."""
+    """Follow a dotted path such as ``account.balance_cents``, ``invoices.0.status`` or ``invoices[id=in_1].status``.
+
+    A segment may end in filters: ``[key=value]`` picks the first item of a list whose ``key``
+    equals ``value`` (compared as text), ``[n]`` picks by index; ``[a=1][b=x]`` needs both to match.
+    """
     current = data
-    for part in path.split("."):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
-            current = current[int(part)]
-        else:
-            raise Missing(f"no value at {path!r} (stopped at {part!r})")
+    for part in _segments(path):
+        match = _SEGMENT.fullmatch(part)
+        if match is None:
+            raise Missing(f"{path!r} is not a valid path (at {part!r}); write e.g. invoices[id=in_1].status")
+        key, filters = match.group(1), [(f.group(1), f.group(2)) for f in _FILTER.finditer(match.group(2))]
+        if key:
+            current = _step(current, key, path)
+        for name, value in filters:
+            current = _select(current, name, value, path)
     return current
+
+
+# name[key=value][n]… : a key (possibly empty) followed by zero or more bracketed filters.
+_SEGMENT = re.compile(r"([^\[\]]*)((?:\[[^\[\]]*\])*)")
+_FILTER = re.compile(r"\[([^\[\]=]*)(?:=([^\[\]]*))?\]")
+
+
+def _segments(path: str) -> list[str]:
+    """Split on dots that are not inside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(path):
+        depth += (char == "[") - (char == "]")
+        if char == "." and depth == 0:
+            parts.append(path[start:i])
+            start = i + 1
+    parts.append(path[start:])
+    return parts
+
+
+def _step(current: Any, part: str, path: str) -> Any:
+    if isinstance(current, Mapping) and part in current:
+        return current[part]
+    if isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
+        return current[int(part)]
+    raise Missing(f"no value at {path!r} (stopped at {part!r})")
+
+
+def _select(current: Any, name: str, value: str | None, path: str) -> Any:
+    if value is None:  # [n]: an index
+        return _step(current, name.strip(), path)
+    if isinstance(current, Mapping):  # already selected by an earlier filter: it must match this one too
+        if name in current and _text(current[name]) == value:
+            return current
+        raise Missing(f"the item selected at {path!r} does not have {name} = {value!r}")
+    if not isinstance(current, list):
+        raise Missing(f"no list to filter at {path!r} (filter [{name}={value}])")
+    for item in current:
+        if isinstance(item, Mapping) and name in item and _text(item[name]) == value:
+            return item
+    raise Missing(f"no item with {name} = {value!r} at {path!r} ({len(current)} item(s) in the list)")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def resolve(value: Any, sources: Mapping[str, Any]) -> Any:

@@ -19,7 +19,8 @@ _SCHEMA: dict[str, set[str]] = {
     "": {"name", "description", "class", "target", "vars", "buyer", "setup", "auth", "state",
          "effect", "purchase", "webhook", "supports"},
     "target": {"health", "production", "embedded", "rate_limit_per_minute"},
-    "step": {"name", "request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status"},
+    "step": {"name", "request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status",
+             "given", "per_check"},
     "auth": {"headers"},
     "state": {"request", "json", "params", "value", "where"},
     "effect": {"delta", "from", "to"},
@@ -27,7 +28,7 @@ _SCHEMA: dict[str, set[str]] = {
                  "on_status", "session_id", "checkout_url", "payment_intent"},
     "webhook": {"path", "credit_event", "object", "api_version", "content_type", "expect_status",
                 "reject_status"},
-    "supports": {"simulated_credit", "purchase", "refunds", "ledger"},
+    "supports": {"simulated_credit", "purchase", "refunds", "ledger", "state"},
     "var": {"env", "default", "secret"},
 }
 
@@ -47,6 +48,8 @@ class Step:
     secrets: tuple[str, ...] = ()
     on_status: dict[int, Step] = field(default_factory=dict)
     extract: dict[str, str] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
+    per_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Profile:
     def can(self, capability: str) -> bool:
         """Whether the profile says the target supports ``capability``."""
         if capability == "state":
-            return self.state is not None
+            return self.state is not None and self.supports.get("state", True)
         defaults = {"simulated_credit": self.state is not None, "purchase": self.purchase is not None,
                     "refunds": False, "ledger": False}
         return bool(self.supports.get(capability, defaults.get(capability, False)))
@@ -180,11 +183,20 @@ class _Parser:
         if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
             raise self.fail(f"{where}.secrets", "must be a list of response paths", 'write e.g. ["token"]')
         extract = {k: table[k] for k in ("session_id", "checkout_url", "payment_intent") if k in table}
+        given = table.get("given", None)
+        if given is None:
+            given = {}
+        elif not isinstance(given, dict) or not given:
+            raise self.fail(f"{where}.given", "must be a non-empty table",
+                            'write e.g. given = { id = "${env:SMOKE_INVOICE_ID:-}" }')
+        if not isinstance(table.get("per_check", False), bool):
+            raise self.fail(f"{where}.per_check", "must be true or false", "write per_check = true")
         return Step(
             name=str(table.get("name") or where.split(".")[0]), method=method.upper(), path=path, json=table.get("json"),
             form=table.get("form"), headers=dict(table.get("headers", {})), params=dict(table.get("params", {})),
             expect_status=self.statuses(table["expect_status"], f"{where}.expect_status") if "expect_status" in table else (),
-            secrets=tuple(secrets), on_status=on_status, extract=extract,
+            secrets=tuple(secrets), on_status=on_status, extract=extract, given=dict(given),
+            per_check=bool(table.get("per_check", False)),
         )
 
     def profile(self, data: dict[str, Any]) -> Profile:
@@ -203,9 +215,11 @@ class _Parser:
         if "class" in data:
             if not isinstance(data["class"], str) or ":" not in data["class"]:
                 raise self.fail("class", "must be 'package.module:ClassName'", "name an importable Python class")
-        elif "state" not in data or "webhook" not in data:
-            missing = "state" if "state" not in data else "webhook"
-            raise self.fail(f"[{missing}]", "is missing", f"add a [{missing}] table (see README, Writing a profile)")
+        elif "webhook" not in data:
+            raise self.fail("[webhook]", "is missing", "add a [webhook] table (see docs/profiles.md)")
+        elif "state" not in data and (data.get("supports") or {}).get("state") is not False:
+            raise self.fail("[state]", "is missing", "add a [state] table (see docs/profiles.md), or declare "
+                            "[supports] state = false when the target has no observable effect")
         state = self.step(data["state"], "state", "state") if "state" in data else None
         if state is not None and not isinstance(data["state"].get("value"), str):
             raise self.fail("state.value", "is missing", 'say where the credit state is, e.g. value = "account.balance_cents"')

@@ -94,6 +94,7 @@ class TargetClient:
         self.exchange_seq = 0
         self.results: dict[str, Any] = {"run": {"id": self.run_id}}
         self.results["var"] = self._resolve_vars()
+        self._prepared = False
         redactor.add(webhook_secret)
 
     # -- placeholders -------------------------------------------------------------
@@ -161,7 +162,15 @@ class TargetClient:
         return headers
 
     def run_step(self, step: Step, *, authed: bool = True) -> Any:
-        """Run a profile step (following its ``on_status`` fallbacks) and store its JSON under its name."""
+        """Run a profile step (following its ``on_status`` fallbacks) and store its JSON under its name.
+
+        A step with ``given`` values that all resolve to something non-empty is not sent: those values are its result.
+        """
+        if step.given:
+            given = self.fill(step.given, f"[{step.name}].given")
+            if all(v not in (None, "") for v in given.values()):
+                self.results[step.name] = given
+                return given
         headers = {**(self.auth_headers() if authed and self.profile.auth_headers else {}),
                    **self.fill(step.headers, f"[{step.name}].headers")}
         kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, f"[{step.name}].params")}
@@ -200,12 +209,28 @@ class TargetClient:
         return self.request(method, path, step="health")
 
     def ensure_buyer(self) -> Any:
-        """Create (or sign in) the buyer once, then run the setup steps."""
-        if "buyer" not in self.results and self.profile.buyer is not None:
-            self.run_step(self.profile.buyer, authed=False)
-            for step in self.profile.setup:
+        """Create (or sign in) the buyer once, run the setup steps once, and the per-check ones when missing."""
+        if not self._prepared:
+            once = [s for s in self.profile.setup if not s.per_check]
+            if self.profile.buyer is not None and "buyer" not in self.results:
+                self.run_step(self.profile.buyer, authed=False)
+                for step in once:
+                    self.run_step(step)
+            elif self.profile.buyer is None:
+                for step in once:
+                    if step.name not in self.results:
+                        self.run_step(step)
+            self._prepared = True
+        for step in self.profile.setup:
+            if step.per_check and step.name not in self.results:
                 self.run_step(step)
         return self.results.get("buyer")
+
+    def begin_check(self) -> None:
+        """Forget the results of ``per_check`` setup steps so the next check runs them afresh (e.g. a new invoice)."""
+        for step in self.profile.setup:
+            if step.per_check:
+                self.results.pop(step.name, None)
 
     def read_state(self) -> Any:
         """Read the credit state once; raises RateLimited on a 429."""
