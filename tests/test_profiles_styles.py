@@ -1,0 +1,111 @@
+"""The contract styles: each profile is green against its reference target, and each faulty variant is caught."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from smoke.reference import embedded
+from smoke.servers import RunningServer
+
+StartTarget = Callable[..., RunningServer]
+
+
+@pytest.fixture
+def start_target(webhook_secret: str) -> Iterator[StartTarget]:
+    """Start a reference target by its embedded name (optionally with faults); stopped after the test."""
+    started: list[RunningServer] = []
+
+    def start(name: str, *faults: str, **options: object) -> RunningServer:
+        server = embedded(name)(webhook_secret, faults=frozenset(faults), **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, int]:
+    return result.parseoutcomes()
+
+
+def _skip_reasons(result: pytest.RunResult) -> str:
+    return "\n".join(line for line in result.stdout.lines if line.startswith("SKIPPED"))
+
+
+# style → (profile, embedded name, checks that must pass at least, skip reasons that must appear)
+STYLES = {
+    "invoices": ("invoices", "invoices", 22, ("a refund's effect cannot be computed",)),
+}
+
+# (style, fault) → (the check meant to catch it, words its failure message must contain)
+CAUGHT_BY: dict[tuple[str, str], tuple[str, str]] = {
+    ("invoices", "paid_on_failure"): ("test_event_does_not_credit and failed_payment", "failed payment"),
+    ("invoices", "crashes_on_duplicate"): ("test_redelivery_credits_once", "acknowledge duplicates with 2xx"),
+    ("invoices", "reads_latest_charge"): ("test_signed_event_credits_exact_amount", "this credit is lost"),
+    ("invoices", "error_on_unknown"): ("test_event_does_not_credit and unknown_type", "acknowledge events you do not act on"),
+}
+
+
+def test_every_fault_of_every_style_has_a_check() -> None:
+    """No faulty variant is left without the check that catches it."""
+    for style, (_, name, _, _) in STYLES.items():
+        module = importlib.import_module(embedded(name).__module__)
+        assert {f for s, f in CAUGHT_BY if s == style} == set(module.FAULTS), style
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_correct_target_is_green(style: str, start_target: StartTarget, run_suites: Callable[..., pytest.RunResult]) -> None:
+    """Every check passes (or skips with the reason the profile gives) against the correct reference target."""
+    profile, name, least, reasons = STYLES[style]
+    server = start_target(name)
+    result = run_suites(base_url=server.url, target=profile)
+    outcomes = _outcomes(result)
+    assert outcomes.get("failed", 0) == outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes.get("passed", 0) >= least, outcomes
+    for reason in reasons:
+        assert reason in _skip_reasons(result), _skip_reasons(result)
+
+
+@pytest.mark.parametrize("style, fault", sorted(CAUGHT_BY))
+def test_faulty_variant_is_caught(style: str, fault: str, start_target: StartTarget,
+                                  run_suites: Callable[..., pytest.RunResult]) -> None:
+    """The check meant for the fault fails against the faulty variant, with a message naming the fault."""
+    check, words = CAUGHT_BY[(style, fault)]
+    profile, name, _, _ = STYLES[style]
+    server = start_target(name, fault)
+    result = run_suites("-k", check, base_url=server.url, target=profile)
+    assert _outcomes(result).get("failed", 0) >= 1, result.stdout.str()
+    assert words in result.stdout.str(), result.stdout.str()
+
+
+def test_invoices_given_invoice_id_is_paid_and_balance_due_reaches_zero(
+        start_target: StartTarget, run_suites: Callable[..., pytest.RunResult], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SMOKE_INVOICE_ID the setup step is not sent: that invoice is the one paid (open → paid, balance_due → 0)."""
+    from smoke.reference.invoices import SERVICE_KEY
+
+    server = start_target("invoices")
+    headers, params = {"X-API-Key": SERVICE_KEY}, {"workspace_id": "ws_given"}
+    created = httpx.post(f"{server.url}/api/v1/billing/invoices", params=params, headers=headers,
+                         json={"amount_due": 2500}, timeout=5).json()
+    monkeypatch.setenv("SMOKE_INVOICE_ID", created["id"])
+    monkeypatch.setenv("SMOKE_WORKSPACE_ID", "ws_given")
+    result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=server.url, target="invoices")
+    assert result.ret == 0, result.stdout.str()
+    invoices = httpx.get(f"{server.url}/api/v1/billing/invoices", params=params, headers=headers, timeout=5).json()["invoices"]
+    assert [(i["id"], i["status"], i["balance_due"]) for i in invoices] == [(created["id"], "paid", 0)]
+    # Paid already: a second crediting check says so instead of passing on a state that cannot move.
+    again = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=server.url, target="invoices")
+    assert "needs a fresh subject" in again.stdout.str(), again.stdout.str()
+
+
+def test_invoices_rollout_gate_is_reported(start_target: StartTarget, run_suites: Callable[..., pytest.RunResult]) -> None:
+    """A workspace outside the rollout sees 404s; the failure names the step and the status."""
+    server = start_target("invoices", rollout={"ws_in_rollout"})
+    result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=server.url, target="invoices")
+    assert result.ret != 0
+    assert "[invoice] POST /api/v1/billing/invoices answered 404" in result.stdout.str(), result.stdout.str()
