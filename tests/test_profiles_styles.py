@@ -40,6 +40,7 @@ def _skip_reasons(result: pytest.RunResult) -> str:
 # style → (profile, embedded name, checks that must pass at least, skip reasons that must appear)
 STYLES = {
     "invoices": ("invoices", "invoices", 22, ("a refund's effect cannot be computed",)),
+    "subscriptions": ("subscriptions", "subscriptions", 23, ()),
 }
 
 # (style, fault) → (the check meant to catch it, words its failure message must contain)
@@ -48,6 +49,9 @@ CAUGHT_BY: dict[tuple[str, str], tuple[str, str]] = {
     ("invoices", "crashes_on_duplicate"): ("test_redelivery_credits_once", "acknowledge duplicates with 2xx"),
     ("invoices", "reads_latest_charge"): ("test_signed_event_credits_exact_amount", "this credit is lost"),
     ("invoices", "error_on_unknown"): ("test_event_does_not_credit and unknown_type", "acknowledge events you do not act on"),
+    ("subscriptions", "credits_unpaid"): ("test_event_does_not_credit and unpaid_session", "unpaid session"),
+    ("subscriptions", "no_dedupe"): ("test_redelivery_credits_once", "does not dedupe on the event id"),
+    ("subscriptions", "dollars_as_cents"): ("test_signed_event_credits_exact_amount", "credited the wrong amount"),
 }
 
 
@@ -109,3 +113,31 @@ def test_invoices_rollout_gate_is_reported(start_target: StartTarget, run_suites
     result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=server.url, target="invoices")
     assert result.ret != 0
     assert "[invoice] POST /api/v1/billing/invoices answered 404" in result.stdout.str(), result.stdout.str()
+
+
+def test_subscriptions_target_tracks_subscription_status(start_target: StartTarget, webhook_secret: str) -> None:
+    """customer.subscription.* and invoice.payment_* events move the user's subscription status; duplicates are flagged."""
+    from smoke.events import Payment, build_event, to_body
+    from smoke.signing import delivery_headers
+
+    server = start_target("subscriptions")
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        user = http.post("/api/auth/register", json={"email": "sub@example.test", "password": "long-enough-1"}).json()
+        auth = {"Authorization": f"Bearer {user['access_token']}"}
+        payment = Payment(amount=1500)
+
+        def deliver(event_type: str) -> dict[str, object]:
+            event = build_event(event_type, payment, {"metadata": {"user_id": user["user"]["id"]}})
+            body = to_body(event)
+            answer = http.post("/api/webhooks/stripe", content=body, headers=delivery_headers(body, [webhook_secret]))
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        statuses = []
+        for event_type in ("customer.subscription.created", "invoice.payment_failed", "invoice.payment_succeeded",
+                           "customer.subscription.deleted"):
+            deliver(event_type)
+            statuses.append(http.get("/api/payments", headers=auth).json()["subscription"]["status"])
+        assert statuses == ["incomplete", "past_due", "active", "canceled"]
+        assert http.get("/api/payments", headers=auth).json()["paid_total_cents"] == 0  # renewals are not one-off credits
+        assert http.get("/api/payments", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
