@@ -41,6 +41,12 @@ def _skip_reasons(result: pytest.RunResult) -> str:
 STYLES = {
     "invoices": ("invoices", "invoices", 22, ("a refund's effect cannot be computed",)),
     "subscriptions": ("subscriptions", "subscriptions", 23, ()),
+    "ack-only": ("ack-only", "ack-only", 15, ("no observable effect",)),
+}
+
+# Checks that fail against a faithful target because the system it mirrors really has the flaw.
+FINDINGS = {
+    "ack-only": {"test_accepts_stripes_content_type": "Real Stripe deliveries would be rejected"},
 }
 
 # (style, fault) → (the check meant to catch it, words its failure message must contain)
@@ -52,7 +58,13 @@ CAUGHT_BY: dict[tuple[str, str], tuple[str, str]] = {
     ("subscriptions", "credits_unpaid"): ("test_event_does_not_credit and unpaid_session", "unpaid session"),
     ("subscriptions", "no_dedupe"): ("test_redelivery_credits_once", "does not dedupe on the event id"),
     ("subscriptions", "dollars_as_cents"): ("test_signed_event_credits_exact_amount", "credited the wrong amount"),
+    ("ack-only", "accepts_bad_signatures"): ("test_forged_event_is_rejected", "was accepted (HTTP 200)"),
+    ("ack-only", "error_on_bad_json"): ("test_bad_body_is_refused_cleanly and not_json", "crashes on bad input"),
+    ("ack-only", "slow_ack"): ("test_acknowledges_within_window", "to acknowledge"),
 }
+
+EXTRA_OPTIONS = {("ack-only", "slow_ack"): ("--ack-seconds", "0.3")}
+START_OPTIONS: dict[tuple[str, str], dict[str, object]] = {("ack-only", "slow_ack"): {"slow_seconds": 0.8}}
 
 
 def test_every_fault_of_every_style_has_a_check() -> None:
@@ -69,7 +81,11 @@ def test_correct_target_is_green(style: str, start_target: StartTarget, run_suit
     server = start_target(name)
     result = run_suites(base_url=server.url, target=profile)
     outcomes = _outcomes(result)
-    assert outcomes.get("failed", 0) == outcomes.get("errors", 0) == 0, result.stdout.str()
+    findings = FINDINGS.get(style, {})
+    assert outcomes.get("failed", 0) == len(findings) and outcomes.get("errors", 0) == 0, result.stdout.str()
+    for check, words in findings.items():
+        result.stdout.re_match_lines([rf"FAILED .*{check}.*"])
+        assert words in result.stdout.str()
     assert outcomes.get("passed", 0) >= least, outcomes
     for reason in reasons:
         assert reason in _skip_reasons(result), _skip_reasons(result)
@@ -81,8 +97,8 @@ def test_faulty_variant_is_caught(style: str, fault: str, start_target: StartTar
     """The check meant for the fault fails against the faulty variant, with a message naming the fault."""
     check, words = CAUGHT_BY[(style, fault)]
     profile, name, _, _ = STYLES[style]
-    server = start_target(name, fault)
-    result = run_suites("-k", check, base_url=server.url, target=profile)
+    server = start_target(name, fault, **START_OPTIONS.get((style, fault), {}))
+    result = run_suites("-k", check, *EXTRA_OPTIONS.get((style, fault), ()), base_url=server.url, target=profile)
     assert _outcomes(result).get("failed", 0) >= 1, result.stdout.str()
     assert words in result.stdout.str(), result.stdout.str()
 
@@ -141,3 +157,23 @@ def test_subscriptions_target_tracks_subscription_status(start_target: StartTarg
         assert statuses == ["incomplete", "past_due", "active", "canceled"]
         assert http.get("/api/payments", headers=auth).json()["paid_total_cents"] == 0  # renewals are not one-off credits
         assert http.get("/api/payments", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+
+
+def test_ack_only_with_a_lenient_content_type_is_all_green(start_target: StartTarget,
+                                                           run_suites: Callable[..., pytest.RunResult]) -> None:
+    """Fix the one flaw (accept ``application/json; charset=utf-8``) and nothing fails: the finding was the flaw."""
+    server = start_target("ack-only", strict_content_type=False)
+    result = run_suites(base_url=server.url, target="ack-only")
+    outcomes = _outcomes(result)
+    assert result.ret == 0 and outcomes.get("failed", 0) == 0 and outcomes.get("passed", 0) >= 16, result.stdout.str()
+
+
+def test_ack_only_bad_signature_mode_is_a_finding_everywhere_it_shows(
+        start_target: StartTarget, run_suites: Callable[..., pytest.RunResult]) -> None:
+    """Answering 200 to forged events fails every forgery check and the preflight, never passing silently."""
+    server = start_target("ack-only", "accepts_bad_signatures")
+    result = run_suites("-k", "test_forged_event_is_rejected or test_webhook_route_exists", base_url=server.url,
+                        target="ack-only")
+    outcomes = _outcomes(result)
+    assert outcomes.get("failed", 0) == 7 and outcomes.get("passed", 0) == 0, result.stdout.str()
+    assert "the webhook accepts events that Stripe did not sign" in result.stdout.str()

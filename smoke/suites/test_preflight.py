@@ -19,7 +19,7 @@ def test_webhook_route_exists(smoke_target: TargetClient) -> None:
     """An unsigned POST to the webhook route is refused with a 4xx: the route exists and checks signatures."""
     path = smoke_target.profile.webhook_path
     response = smoke_target.request("POST", path, step="preflight", content=b"{}",
-                                    headers={"Content-Type": "application/json; charset=utf-8"})
+                                    headers={"Content-Type": smoke_target.profile.content_type})
     if response.status_code in (404, 405):
         fail(f"POST {path} answered {response.status_code}: there is no webhook route there; fix [webhook].path.")
     if response.status_code >= 500:
