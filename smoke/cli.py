@@ -139,6 +139,19 @@ def _emulator(args: argparse.Namespace, extra: list[str]) -> int:
     return EXIT_OK
 
 
+def _profile(args: argparse.Namespace, extra: list[str]) -> int:
+    """Validate a profile and try its read steps against a target (``profile check``)."""
+    import os
+
+    from smoke.config import check_base_url
+    from smoke.profile_check import check_profile
+
+    base_url = args.base_url or os.environ.get("BASE_URL") or None
+    if base_url:
+        base_url = check_base_url(base_url, "--base-url")
+    return check_profile(args.file, base_url, create=not args.no_create, http_timeout=args.http_timeout)
+
+
 def _checkout_settings(args: argparse.Namespace) -> Any:
     """Settings for a checkout command: its options, then the environment and .env."""
     from smoke.config import load_env_file, resolve_settings
@@ -282,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     checkout.add_argument("--reports-dir", help="where receipts and artifacts go (default: reports) [env SMOKE_REPORTS_DIR]")
     checkout.add_argument("--env-file", help="read settings from this file instead of ./.env")
     checkout.set_defaults(handler=_checkout)
+
+    profile = sub.add_parser("profile", help="validate a profile and try its read steps against a target")
+    profile.add_argument("action", choices=["check"], help="check: validate, then run the read steps and show each exchange")
+    profile.add_argument("file", help="profile name or .toml path")
+    profile.add_argument("--base-url", help="the billing API to try the steps against (omit to validate only) [env BASE_URL]")
+    profile.add_argument("--no-create", action="store_true",
+                         help="send only GET steps: skip the buyer and setup steps that create things (state may then be unreadable)")
+    profile.add_argument("--http-timeout", type=float, default=15.0, help="timeout of every request, in seconds (default 15)")
+    profile.set_defaults(handler=_profile)
 
     emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback")
     emulator.add_argument("--port", type=int, default=12111, help="port (default 12111)")
