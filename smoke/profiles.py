@@ -100,9 +100,11 @@ class Profile:
 
     def can(self, capability: str) -> bool:
         """Whether the profile says the target supports ``capability``."""
+        # A class (the escape hatch) may read the state in code, without a [state] table.
+        has_state = (self.state is not None or self.class_path is not None) and self.supports.get("state", True)
         if capability == "state":
-            return self.state is not None and self.supports.get("state", True)
-        defaults = {"simulated_credit": self.state is not None, "purchase": self.purchase is not None,
+            return has_state
+        defaults = {"simulated_credit": has_state, "purchase": self.purchase is not None,
                     "refunds": False, "ledger": False}
         return bool(self.supports.get(capability, defaults.get(capability, False)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -177,3 +178,25 @@ def test_ack_only_bad_signature_mode_is_a_finding_everywhere_it_shows(
     outcomes = _outcomes(result)
     assert outcomes.get("failed", 0) == 7 and outcomes.get("passed", 0) == 0, result.stdout.str()
     assert "the webhook accepts events that Stripe did not sign" in result.stdout.str()
+
+
+def test_python_escape_hatch_class_reads_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_target: StartTarget,
+                                                   run_suites: Callable[..., pytest.RunResult]) -> None:
+    """A profile naming ``class = "mod:Class"`` (a TargetClient subclass) runs the checks through that class."""
+    (tmp_path / "my_smoke_target.py").write_text(
+        "from smoke.target import TargetClient\n\n\n"
+        "class BalanceInCode(TargetClient):\n"
+        "    def read_state(self):\n"
+        "        self.ensure_buyer()\n"
+        "        answer = self.request('GET', '/api/billing/account', step='state', headers=self.auth_headers())\n"
+        "        return answer.json()['account']['balance_cents']\n")
+    demo = (Path(__file__).parent.parent / "fixtures" / "profiles" / "demo.toml").read_text()
+    without_state = demo.replace('[state]\nrequest = "GET /api/billing/account"\nvalue = "account.balance_cents"\n', "")
+    assert without_state != demo
+    profile = tmp_path / "coded.toml"
+    profile.write_text('class = "my_smoke_target:BalanceInCode"\n' + without_state.replace('name = "demo"', 'name = "coded"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    server = start_target("topups")
+    result = run_suites("-k", "test_signed_event_credits_exact_amount or test_redelivery_credits_once",
+                        base_url=server.url, target=str(profile))
+    assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == 2, result.stdout.str()
