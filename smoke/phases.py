@@ -92,7 +92,9 @@ def _restore(receipt: Receipt, settings: Settings) -> TargetClient:
     profile = load_profile(settings.target if settings.target != "demo" or receipt.target == "demo" else receipt.target)
     client = open_target(profile, receipt.base_url, webhook_secret=None, http_timeout=settings.http_timeout,
                          rate_limit_per_minute=settings.rate_limit)
-    client.results.update(receipt.context)
+    context = dict(receipt.context)
+    client.results["var"].update(context.pop("var", {}))  # secret vars were not stored: keep them from the environment
+    client.results.update(context)
     for step in (profile.buyer, *profile.setup):
         for path in step.secrets if step else ():
             try:

@@ -200,3 +200,22 @@ def test_python_escape_hatch_class_reads_the_state(tmp_path: Path, monkeypatch: 
     result = run_suites("-k", "test_signed_event_credits_exact_amount or test_redelivery_credits_once",
                         base_url=server.url, target=str(profile))
     assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == 2, result.stdout.str()
+
+
+def test_invoices_receipt_round_trip_keeps_the_state_effect(tmp_path: Path, start_target: StartTarget,
+                                                            webhook_secret: str) -> None:
+    """create-only writes an open → paid receipt for one invoice; verify's client reads that invoice (secret key from env)."""
+    import io
+
+    from smoke import phases
+    from smoke.config import resolve_settings
+
+    server = start_target("invoices")
+    settings = resolve_settings({"target": "invoices", "base_url": server.url, "reports_dir": str(tmp_path),
+                                 "webhook_secret": webhook_secret})
+    receipt, path = phases.create(settings, server.url, out=io.StringIO())
+    assert receipt.effect == {"from": "open", "to": "paid"} and receipt.baseline == "open"
+    assert "svc_test_reference_invoices_key" not in path.read_text()
+    restored = phases._restore(receipt, settings)
+    assert restored.results["invoice"]["id"] == receipt.context["invoice"]["id"]
+    assert restored.read_state() == "open"
