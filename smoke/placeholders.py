@@ -21,18 +21,28 @@ def json_path(data: Any, path: str) -> Any:
     """Follow a dotted path such as ``account.balance_cents``, ``invoices.0.status`` or ``invoices[id=in_1].status``.
 
     A segment may end in filters: ``[key=value]`` picks the first item of a list whose ``key``
-    equals ``value`` (compared as text), ``[n]`` picks by index; ``[a=1][b=x]`` needs both to match.
+    equals ``value`` (compared as text), ``[n]`` picks by index; ``[a=1][b=x]`` picks the first
+    item matching both.
     """
     current = data
     for part in _segments(path):
         match = _SEGMENT.fullmatch(part)
         if match is None:
             raise Missing(f"{path!r} is not a valid path (at {part!r}); write e.g. invoices[id=in_1].status")
-        key, filters = match.group(1), [(f.group(1), f.group(2)) for f in _FILTER.finditer(match.group(2))]
+        key = match.group(1)
         if key:
             current = _step(current, key, path)
-        for name, value in filters:
-            current = _select(current, name, value, path)
+        conditions: list[tuple[str, str]] = []
+        for found in _FILTER.finditer(match.group(2)):
+            name, value = found.group(1), found.group(2)
+            if value is not None:
+                conditions.append((name, value))
+                continue
+            if conditions:
+                current, conditions = _select(current, conditions, path), []
+            current = _step(current, name.strip(), path)
+        if conditions:
+            current = _select(current, conditions, path)
     return current
 
 
@@ -61,19 +71,14 @@ def _step(current: Any, part: str, path: str) -> Any:
     raise Missing(f"no value at {path!r} (stopped at {part!r})")
 
 
-def _select(current: Any, name: str, value: str | None, path: str) -> Any:
-    if value is None:  # [n]: an index
-        return _step(current, name.strip(), path)
-    if isinstance(current, Mapping):  # already selected by an earlier filter: it must match this one too
-        if name in current and _text(current[name]) == value:
-            return current
-        raise Missing(f"the item selected at {path!r} does not have {name} = {value!r}")
+def _select(current: Any, conditions: list[tuple[str, str]], path: str) -> Any:
+    wanted = " and ".join(f"{name} = {value!r}" for name, value in conditions)
     if not isinstance(current, list):
-        raise Missing(f"no list to filter at {path!r} (filter [{name}={value}])")
+        raise Missing(f"no list to filter at {path!r} (looking for {wanted})")
     for item in current:
-        if isinstance(item, Mapping) and name in item and _text(item[name]) == value:
+        if isinstance(item, Mapping) and all(name in item and _text(item[name]) == value for name, value in conditions):
             return item
-    raise Missing(f"no item with {name} = {value!r} at {path!r} ({len(current)} item(s) in the list)")
+    raise Missing(f"no item with {wanted} at {path!r} ({len(current)} item(s) in the list)")
 
 
 def _text(value: Any) -> str:
