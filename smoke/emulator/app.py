@@ -1,0 +1,37 @@
+"""The emulator's Flask app: the Stripe API, the control API, and the hosted Checkout page when present."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from smoke.emulator import control, routes
+from smoke.emulator.errors import invalid
+from smoke.emulator.store import Store
+
+
+def create_app(store: Store) -> Flask:
+    """A Flask app serving ``store``; the hosted page finds the store in ``app.config["STORE"]``."""
+    app = Flask("smoke.emulator")
+    app.config["STORE"] = store
+    app.register_blueprint(routes.blueprint())
+    app.register_blueprint(control.blueprint())
+    try:
+        from smoke.emulator.page import blueprint as page_blueprint
+    except ImportError:
+        page_blueprint = None
+    if page_blueprint is not None:
+        app.register_blueprint(page_blueprint)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response | HTTPException:
+        if not request.path.startswith("/v1/") or exc.code not in (404, 405):
+            return exc
+        # Stripe's answer to a route it does not have.
+        error = invalid(f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+                        "https://stripe.com/docs or we can help at https://support.stripe.com/.", status=404)
+        return Response(json.dumps(error.body(), indent=2), status=404, mimetype="application/json")
+
+    return app
