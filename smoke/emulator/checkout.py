@@ -218,7 +218,9 @@ def pay_with_payment_method(store: Store, session_id_: str, pm: dict[str, Any], 
     refresh(store, session)
     if session["status"] != "open":
         return PayResult("not_open", NOT_OPEN, None), None
-    email = email or pm["billing_details"].get("email") or session.get("customer_email")
+    # Checkout locks the email field to the session's customer_email (or the customer's email).
+    known = store.get("customer", session.get("customer") or "") or {}
+    email = session.get("customer_email") or known.get("email") or email or pm["billing_details"].get("email")
     name = name or pm["billing_details"].get("name")
     session["customer_details"] = {"address": copy.deepcopy(pm["billing_details"]["address"]), "email": email,
                                    "name": name, "phone": None, "tax_exempt": "none", "tax_ids": [],
