@@ -65,6 +65,19 @@ def _challenge_style(session: dict[str, Any]) -> str:
     return _choice("challenge", CHALLENGE_STYLES, from_metadata if from_metadata in CHALLENGE_STYLES else "current")
 
 
+def _captcha_on_pay() -> bool:
+    """``?captcha=pay``: an hCaptcha challenge answers Pay instead of a payment (the real page's other bot check)."""
+    return request.args.get("captcha") == "pay"
+
+
+def _options(session: dict[str, Any]) -> dict[str, str]:
+    """The page options a frame passes on to the frames it nests."""
+    options = {"challenge": _challenge_style(session)}
+    if _captcha_on_pay():
+        options["captcha"] = "pay"
+    return options
+
+
 def _summary(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     items = []
     line_items = getattr(store, "session_line_items", None)
@@ -89,6 +102,7 @@ def _form_context(session: dict[str, Any], layout: str, *, stable_names: bool, c
         "challengeUrl": url_for("hosted_checkout.challenge_current" if challenge == "current"
                                 else "hosted_checkout.challenge_legacy", session=sid),
         "postalCountries": POSTAL_COUNTRIES, "readyDelayMs": 300,
+        "captchaOnPay": _captcha_on_pay(), "captchaUrl": url_for("hosted_checkout.hcaptcha") + "#frame=challenge",
     }
     return {
         "layout": layout, "stable": stable_names, "session_email": session.get("customer_email"),
@@ -113,7 +127,7 @@ def _open_session(session_id: str) -> tuple[Store, dict[str, Any] | None, Respon
 
 @blueprint.get("/c/pay/<session_id>")
 def page(session_id: str) -> Response:
-    """The hosted page; ``?layout=`` overrides the session's layout, ``?challenge=legacy`` the 3DS nesting."""
+    """The hosted page; options: ``?layout=``, ``?challenge=legacy`` (3DS nesting), ``?captcha=pay`` (bot check on Pay)."""
     store, session, error = _open_session(session_id)
     if session is None:
         assert error is not None
@@ -129,10 +143,10 @@ def page(session_id: str) -> Response:
         return _html("botcheck.html", summary=summary,
                      captcha_url=url_for("hosted_checkout.hcaptcha") + "#frame=checkbox&id=0s1mk0k3")
     if layout == "embedded":
-        inner = url_for("hosted_checkout.page", session_id=session_id, frame="embedded", challenge=challenge)
+        inner = url_for("hosted_checkout.page", session_id=session_id, frame="embedded", **_options(session))
         return _html("embedded_host.html", summary=summary, inner_url=inner)
     if layout == "iframe":
-        elements = url_for("hosted_checkout.elements", session_id=session_id, challenge=challenge)
+        elements = url_for("hosted_checkout.elements", session_id=session_id, **_options(session))
         return _html("page.html", summary=summary, check_hash=True, show_summary=True, layout="iframe",
                      elements_url=elements, config=None)
     context = _form_context(session, layout, stable_names=False, challenge=challenge, challenge_up=0)
@@ -146,7 +160,7 @@ def elements(session_id: str) -> Response:
     if session is None:
         assert error is not None
         return error
-    inner = url_for("hosted_checkout.elements_inner", session_id=session_id, challenge=_challenge_style(session))
+    inner = url_for("hosted_checkout.elements_inner", session_id=session_id, **_options(session))
     return _html("elements_outer.html", inner_url=inner)
 
 

@@ -174,6 +174,14 @@
     };
   }
 
+  function showCaptcha() {
+    var overlay = challengeHost().createElement("div");
+    overlay.className = "ThreeDS-overlay";
+    overlay.innerHTML = '<iframe title="Main content of the hCaptcha challenge" style="width:400px;height:600px"></iframe>';
+    overlay.firstChild.src = cfg.captchaUrl;
+    challengeHost().body.appendChild(overlay);
+  }
+
   function settle(result) {
     if (result.status === "succeeded") {
       setButton("complete");
@@ -200,6 +208,7 @@
     if (!validate()) { return; }
     state.busy = true;
     setButton("processing");
+    if (cfg.captchaOnPay) { showCaptcha(); return; }
     var email = $("#email");
     var body = {card_number: digits(number.value), email: email ? email.value.trim() : null,
                 name: $("#billingName").value.trim(), country: country.value};
