@@ -75,6 +75,7 @@ def endpoint(handler: Handler) -> Callable[..., Response]:
 
     @functools.wraps(handler)
     def view(**path_args: Any) -> Response:
+        """Authenticate, replay or run the handler under the store's lock, and answer as Stripe does."""
         store: Store = current_app.config["STORE"]
         request_id = new_id("req", 14)
         try:

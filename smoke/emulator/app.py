@@ -27,6 +27,7 @@ def create_app(store: Store) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response | HTTPException:
+        """Stripe's JSON 404 for unknown ``/v1`` routes; Flask's default elsewhere."""
         if not request.path.startswith("/v1/") or exc.code not in (404, 405):
             return exc
         # Stripe's answer to a route it does not have.

@@ -133,7 +133,7 @@ def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[
     store.put(session, "checkout.session")
     store.state["line_items"][sid] = items
     # Kept beside the session: what Checkout will put on the objects it creates later.
-    store.state.setdefault("session_params", {})[sid] = {
+    store.state["session_params"][sid] = {
         "payment_intent_data": params.get("payment_intent_data") or {},
         "subscription_data": params.get("subscription_data") or {}}
     return session
@@ -192,7 +192,7 @@ def _attempt_pi(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     pi = store.get("payment_intent", _attempt_pi_id(store, session) or "")
     if pi is not None:
         return pi
-    extra = store.state.get("session_params", {}).get(session["id"], {})
+    extra = store.state["session_params"].get(session["id"], {})
     subscription = session["mode"] == "subscription"
     pi_data = {} if subscription else extra.get("payment_intent_data", {})
     pi = payments.create_payment_intent(store, {

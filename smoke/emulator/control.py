@@ -20,10 +20,12 @@ def blueprint() -> Blueprint:
 
     @bp.get("/health")
     def health() -> Any:
+        """``GET /_emulator/health``: the emulator is up."""
         return jsonify({"ok": True})
 
     @bp.get("/deliveries")
     def deliveries() -> Any:
+        """``GET /_emulator/deliveries``: every attempt (filter by event_id, type, endpoint_id) and the scheduled retries."""
         store = _store()
         attempts = store.deliverer.attempts()
         for key in ("event_id", "type", "endpoint_id"):
@@ -33,14 +35,17 @@ def blueprint() -> Blueprint:
 
     @bp.post("/retries/fast-forward")
     def fast_forward() -> Any:
+        """``POST /_emulator/retries/fast-forward``: run every scheduled retry now."""
         return jsonify({"ran": _store().deliverer.fast_forward()})
 
     @bp.get("/settings")
     def get_settings() -> Any:
+        """``GET /_emulator/settings``."""
         return jsonify(asdict(_store().settings))
 
     @bp.post("/settings")
     def set_settings() -> Any:
+        """``POST /_emulator/settings``: change layout, retry_base_seconds, max_retries, delivery_timeout."""
         store = _store()
         values = request.get_json(silent=True)
         if not isinstance(values, dict):
@@ -54,6 +59,7 @@ def blueprint() -> Blueprint:
 
     @bp.post("/reset")
     def reset() -> Any:
+        """``POST /_emulator/reset``: forget all state."""
         _store().reset()
         return jsonify({"reset": True})
 

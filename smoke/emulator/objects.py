@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 import string
 import time
@@ -73,8 +74,6 @@ def build(resource: str, fields: dict[str, Any] | None = None, *, prefix: str | 
 
 
 def _clean(resource: str) -> dict[str, Any]:
-    import copy
-
     return copy.deepcopy(_CLEAN.get(resource, {}))
 
 

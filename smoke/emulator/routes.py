@@ -42,6 +42,7 @@ def _list(store: Store, kind: str, params: dict[str, Any], url: str, **filters: 
 
 def _route(bp: Blueprint, rule: str, method: str):  # type: ignore[no-untyped-def]
     def register(handler):  # type: ignore[no-untyped-def]
+        """Add ``handler`` as the view of ``method rule``."""
         bp.add_url_rule(rule, endpoint=handler.__name__, view_func=endpoint(handler), methods=[method])
         return handler
     return register
@@ -80,46 +81,56 @@ def blueprint() -> Blueprint:
     # -- customers ------------------------------------------------------------------
     @route("/v1/customers", "POST")
     def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/customers``."""
         return checkout.create_customer(store, params)
 
     @route("/v1/customers/<object_id>")
     def retrieve_customer(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/customers/{id}``."""
         return _get(store, "customer", object_id)
 
     @route("/v1/customers/<object_id>", "POST")
     def update_customer(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/customers/{id}``."""
         return _update(store, _get(store, "customer", object_id), params,
                        ("email", "name", "phone", "description"), "customer.updated")
 
     @route("/v1/customers")
     def list_customers(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/customers``."""
         return _list(store, "customer", params, "/v1/customers", email="email")
 
     # -- products and prices --------------------------------------------------------------
     @route("/v1/products", "POST")
     def create_product(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/products``."""
         return checkout.create_product(store, params)
 
     @route("/v1/products/<object_id>")
     def retrieve_product(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/products/{id}``."""
         return _get(store, "product", object_id)
 
     @route("/v1/products")
     def list_products(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/products``."""
         if "active" in params:
             params["active"] = params["active"] == "true"
         return _list(store, "product", params, "/v1/products", active="active")
 
     @route("/v1/prices", "POST")
     def create_price(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/prices``."""
         return checkout.create_price(store, params)
 
     @route("/v1/prices/<object_id>")
     def retrieve_price(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/prices/{id}``."""
         return _get(store, "price", object_id)
 
     @route("/v1/prices")
     def list_prices(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/prices``."""
         if "active" in params:
             params["active"] = params["active"] == "true"
         return _list(store, "price", params, "/v1/prices", product="product", active="active", type="type",
@@ -128,14 +139,17 @@ def blueprint() -> Blueprint:
     # -- checkout sessions ------------------------------------------------------------------
     @route("/v1/checkout/sessions", "POST")
     def create_session(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/checkout/sessions``."""
         return checkout.create_session(store, params, store.base_url or request.host_url.rstrip("/"))
 
     @route("/v1/checkout/sessions/<object_id>")
     def retrieve_session(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/checkout/sessions/{id}``."""
         return checkout.refresh(store, _get(store, "checkout.session", object_id))
 
     @route("/v1/checkout/sessions")
     def list_sessions(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/checkout/sessions``."""
         for session in store.table("checkout.session").values():
             checkout.refresh(store, session)
         return _list(store, "checkout.session", params, "/v1/checkout/sessions", payment_intent="payment_intent",
@@ -143,20 +157,24 @@ def blueprint() -> Blueprint:
 
     @route("/v1/checkout/sessions/<object_id>/line_items")
     def list_line_items(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/checkout/sessions/{id}/line_items``."""
         _get(store, "checkout.session", object_id)
         return session_line_items(store, object_id, params)
 
     @route("/v1/checkout/sessions/<object_id>/expire", "POST")
     def expire_session(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/checkout/sessions/{id}/expire``."""
         return checkout.expire(store, checkout.refresh(store, _get(store, "checkout.session", object_id)))
 
     # -- the browserless confirm Stripe's CLI uses --------------------------------------------
     @route("/v1/payment_pages/<object_id>")
     def retrieve_payment_page(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/payment_pages/{id}``."""
         return checkout.refresh(store, _get(store, "checkout.session", object_id))
 
     @route("/v1/payment_pages/<object_id>/confirm", "POST")
     def confirm_payment_page(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/payment_pages/{id}/confirm``."""
         session = checkout.refresh(store, _get(store, "checkout.session", object_id))
         if not params.get("payment_method"):
             raise missing("payment_method")
@@ -179,15 +197,18 @@ def blueprint() -> Blueprint:
     # -- payment methods ------------------------------------------------------------------
     @route("/v1/payment_methods", "POST")
     def create_payment_method(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/payment_methods``."""
         return payments.create_payment_method(store, params)
 
     @route("/v1/payment_methods/<object_id>")
     def retrieve_payment_method(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/payment_methods/{id}``."""
         return _get(store, "payment_method", object_id)
 
     # -- payment intents ------------------------------------------------------------------
     @route("/v1/payment_intents", "POST")
     def create_payment_intent(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/payment_intents``."""
         pi = payments.create_payment_intent(store, params)
         if str(params.get("confirm")) == "true":
             payments.confirm_payment_intent(store, pi, {})
@@ -195,75 +216,92 @@ def blueprint() -> Blueprint:
 
     @route("/v1/payment_intents/<object_id>")
     def retrieve_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/payment_intents/{id}``."""
         return _get(store, "payment_intent", object_id)
 
     @route("/v1/payment_intents/<object_id>", "POST")
     def update_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/payment_intents/{id}``."""
         return _update(store, _get(store, "payment_intent", object_id), params, ("description", "receipt_email"),
                        "payment_intent.updated")
 
     @route("/v1/payment_intents")
     def list_payment_intents(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/payment_intents``."""
         return _list(store, "payment_intent", params, "/v1/payment_intents", customer="customer")
 
     @route("/v1/payment_intents/<object_id>/confirm", "POST")
     def confirm_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/payment_intents/{id}/confirm``."""
         return payments.confirm_payment_intent(store, _get(store, "payment_intent", object_id), params)
 
     @route("/v1/payment_intents/<object_id>/cancel", "POST")
     def cancel_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/payment_intents/{id}/cancel``."""
         return payments.cancel_payment_intent(store, _get(store, "payment_intent", object_id), params)
 
     # -- charges and refunds ------------------------------------------------------------------
     @route("/v1/charges/<object_id>")
     def retrieve_charge(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/charges/{id}``."""
         return _get(store, "charge", object_id)
 
     @route("/v1/charges")
     def list_charges(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/charges``."""
         return _list(store, "charge", params, "/v1/charges", payment_intent="payment_intent", customer="customer")
 
     @route("/v1/refunds", "POST")
     def create_refund(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/refunds``."""
         return payments.create_refund(store, params)
 
     @route("/v1/refunds/<object_id>")
     def retrieve_refund(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/refunds/{id}``."""
         return _get(store, "refund", object_id)
 
     @route("/v1/refunds")
     def list_refunds(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/refunds``."""
         return _list(store, "refund", params, "/v1/refunds", charge="charge", payment_intent="payment_intent")
 
     # -- subscriptions and invoices (read-only: Checkout makes them) ---------------------------------
     @route("/v1/subscriptions/<object_id>")
     def retrieve_subscription(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/subscriptions/{id}``."""
         return _get(store, "subscription", object_id)
 
     @route("/v1/subscriptions")
     def list_subscriptions(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/subscriptions``."""
         return _list(store, "subscription", params, "/v1/subscriptions", customer="customer", status="status")
 
     @route("/v1/invoices/<object_id>")
     def retrieve_invoice(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/invoices/{id}``."""
         return _get(store, "invoice", object_id)
 
     @route("/v1/invoices")
     def list_invoices(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/invoices``."""
         return _list(store, "invoice", params, "/v1/invoices", customer="customer", subscription="subscription",
                      status="status")
 
     # -- events ------------------------------------------------------------------
     @route("/v1/events/<object_id>")
     def retrieve_event(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/events/{id}``."""
         return _get(store, "event", object_id)
 
     @route("/v1/events")
     def list_events(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/events``."""
         wanted = params.get("types") or ([params["type"]] if params.get("type") else None)
         matches = created_filter(params.get("created"))
 
         def selected(event: dict[str, Any]) -> bool:
+            """True when ``event`` passes the ``created`` and type filters."""
             if not matches(event["created"]):
                 return False
             if wanted is None:
@@ -275,6 +313,7 @@ def blueprint() -> Blueprint:
 
     # -- webhook endpoints ------------------------------------------------------------------
     def endpoint_params(params: dict[str, Any], creating: bool) -> None:
+        """Validate a webhook endpoint's ``url`` (loopback only), ``enabled_events`` and ``api_version``."""
         if creating and not params.get("url"):
             raise missing("url")
         if "url" in params:
@@ -296,6 +335,7 @@ def blueprint() -> Blueprint:
 
     @route("/v1/webhook_endpoints", "POST")
     def create_webhook_endpoint(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/webhook_endpoints``."""
         endpoint_params(params, creating=True)
         ep = build("webhook_endpoint", {
             "url": params["url"], "enabled_events": list(params["enabled_events"]),
@@ -309,10 +349,12 @@ def blueprint() -> Blueprint:
 
     @route("/v1/webhook_endpoints/<object_id>")
     def retrieve_webhook_endpoint(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``GET /v1/webhook_endpoints/{id}``."""
         return _get(store, "webhook_endpoint", object_id)
 
     @route("/v1/webhook_endpoints/<object_id>", "POST")
     def update_webhook_endpoint(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``POST /v1/webhook_endpoints/{id}``."""
         ep = _get(store, "webhook_endpoint", object_id)
         endpoint_params(params, creating=False)
         for field in ("url", "enabled_events", "description"):
@@ -326,6 +368,7 @@ def blueprint() -> Blueprint:
 
     @route("/v1/webhook_endpoints/<object_id>", "DELETE")
     def delete_webhook_endpoint(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
+        """``DELETE /v1/webhook_endpoints/{id}``."""
         ep = _get(store, "webhook_endpoint", object_id)
         del store.table("webhook_endpoint")[object_id]
         store.state["endpoint_secrets"].pop(object_id, None)
@@ -333,6 +376,7 @@ def blueprint() -> Blueprint:
 
     @route("/v1/webhook_endpoints")
     def list_webhook_endpoints(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/webhook_endpoints``."""
         return _list(store, "webhook_endpoint", params, "/v1/webhook_endpoints")
 
 

@@ -70,7 +70,8 @@ class RequestInfo:
 
 def _empty_state() -> dict[str, Any]:
     return {"objects": {kind: {} for kind in KINDS}, "line_items": {}, "endpoint_secrets": {},
-            "pi_session": {}, "session_attempt_pi": {}, "pm_cards": {}, "idempotency": {}}
+            "pi_session": {}, "session_attempt_pi": {}, "session_params": {}, "pm_cards": {},
+            "idempotency": {}}
 
 
 @dataclass

@@ -15,7 +15,7 @@ _PERIOD = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 8
 def start_subscription(store: Store, session: dict[str, Any], pi: dict[str, Any], customer: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Create the subscription (incomplete → active) and its paid first invoice, with Stripe's events."""
     items = store.state["line_items"][session["id"]]
-    extra = store.state.get("session_params", {}).get(session["id"], {})
+    extra = store.state["session_params"].get(session["id"], {})
     start = now()
     recurring = next(it["price"]["recurring"] for it in items if it["price"]["recurring"])
     end = start + _PERIOD[recurring["interval"]] * int(recurring.get("interval_count") or 1)
