@@ -107,9 +107,8 @@ def _dead_end(page: Page) -> str | None:
             text = frame.locator("body").inner_text(timeout=1000)
         except PlaywrightError:
             continue
-        match = DEAD_ENDS.search(text)
-        if match:
-            return f"the page says {match.group(0).strip()!r}"
+        if DEAD_ENDS.search(text):
+            return f"the page says {' '.join(text.split())[:200]!r}"
     return None
 
 
