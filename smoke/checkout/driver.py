@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from smoke.checkout import artifacts
@@ -48,6 +48,7 @@ class _Run:
     success_url_prefix: str | None
     mask: list[Locator] = field(default_factory=list)
     challenged: bool = False
+    alerts_before_pay: set[str] = field(default_factory=set)
 
     def remaining_ms(self, cap: float = 10.0) -> float:
         """Milliseconds left before the deadline, at most ``cap`` seconds, at least 1."""
@@ -237,6 +238,7 @@ def _press_pay(run: _Run) -> None:
     while True:
         button = find(run.page, "pay")
         if button is not None and button.is_enabled():
+            run.alerts_before_pay = set(_texts(run.page, "alert"))
             _click(button, run)
             return
         if run.expired():
@@ -289,7 +291,7 @@ def _outcome(run: _Run, three_ds: str) -> tuple[str, str]:
                 kind = kind or _challenge_kind(run.page)
                 if _answer_challenge(run, three_ds):
                     clicked_at = time.monotonic()
-            alerts = _texts(run.page, "alert")
+            alerts = [text for text in _texts(run.page, "alert") if text not in run.alerts_before_pay]
             if alerts:
                 message = " ".join(dict.fromkeys(alerts))
                 if DECLINE_TEXT.search(message):
@@ -318,7 +320,7 @@ def pay(url: str, *, card: str = "4242424242424242", email: str | None = None, n
         country: str = "US", postal_code: str = "42424", three_ds: str = "complete", timeout: float = 60,
         artifacts_dir: Path = Path("reports/artifacts/checkout"), headless: bool = True,
         success_url_prefix: str | None = None, browser: Browser | None = None) -> PayOutcome:
-    """Pay the Checkout page at ``url`` (fragment included); on failure save evidence in ``artifacts_dir``."""
+    """Pay the Checkout page at ``url`` (fragment included) in ``browser`` or a Chromium of its own; evidence on failure."""
     if three_ds not in ("complete", "fail"):
         raise ValueError("three_ds must be 'complete' or 'fail'")
     digits = re.sub(r"\D", "", card)
@@ -361,14 +363,8 @@ def _pay_in(browser: Browser, url: str, card: str, email: str | None, name: str,
 def _failed(run: _Run, context: BrowserContext, reason: str, artifacts_dir: Path) -> PayOutcome:
     final_url = run.page.url if not run.page.is_closed() else ""
     saved = artifacts.save(run.page, context, artifacts_dir, run.card, run.mask)
-    where = f" Saved {len(saved)} file(s) in {artifacts_dir}: screenshot, HTML, frame list, trace." if saved else ""
+    where = f" Saved in {artifacts_dir}: {', '.join(p.name for p in saved)}." if saved else ""
     message = (f"Could not pay the Checkout page: {reason}.{where} "
                + VERIFY_HINT.format(card=artifacts.mask_card(run.card)))
     return PayOutcome("failed", artifacts.scrub(REDACTOR.redact(message), run.card), final_url, saved,
                       run.challenged)
-
-
-def describe(outcome: PayOutcome) -> dict[str, Any]:
-    """The outcome as plain data (for receipts and reports)."""
-    return {"status": outcome.status, "message": outcome.message, "final_url": outcome.final_url,
-            "artifacts": [str(p) for p in outcome.artifacts], "challenged": outcome.challenged}

@@ -99,8 +99,9 @@ def _form_context(session: dict[str, Any], layout: str, *, stable_names: bool, c
         "sessionId": sid, "layout": layout, "payLabel": pay_label,
         "confirmUrl": url_for("hosted_checkout.confirm", session_id=sid),
         "challengeStyle": challenge, "challengeUp": challenge_up,
+        # Absolute, like the real js.stripe.com/v3/three-ds-2-challenge… src, so src^= selectors have a host to match.
         "challengeUrl": url_for("hosted_checkout.challenge_current" if challenge == "current"
-                                else "hosted_checkout.challenge_legacy", session=sid),
+                                else "hosted_checkout.challenge_legacy", session=sid, _external=True),
         "postalCountries": POSTAL_COUNTRIES, "readyDelayMs": 300,
         "captchaOnPay": _captcha_on_pay(), "captchaUrl": url_for("hosted_checkout.hcaptcha") + "#frame=challenge",
     }
@@ -138,7 +139,9 @@ def page(session_id: str) -> Response:
         # The inside of an Embedded Checkout frame: the accordion page without the merchant's chrome.
         context = _form_context(session, "embedded", stable_names=False, challenge=challenge, challenge_up=0)
         return _html("page.html", summary=summary, check_hash=True, show_summary=True, **context)
-    layout = _choice("layout", PAGE_LAYOUTS, store.session_layout(session_id))
+    # The store knows the payable layouts; "botcheck" is the page's own, so read it from the metadata here.
+    wanted = (session.get("metadata") or {}).get("smoke_layout")
+    layout = _choice("layout", PAGE_LAYOUTS, "botcheck" if wanted == "botcheck" else store.session_layout(session_id))
     if layout == "botcheck":
         return _html("botcheck.html", summary=summary,
                      captcha_url=url_for("hosted_checkout.hcaptcha") + "#frame=checkbox&id=0s1mk0k3")

@@ -123,3 +123,37 @@ def test_legacy_page_wants_pay_with_card_first(page, make_session):
     assert not page.locator("#cardNumber").is_visible()
     page.get_by_role("button", name="Pay with card").click()
     page.locator("#cardNumber").wait_for(state="visible", timeout=5000)
+
+
+def _fill_card_layout(page: Any, card: str) -> None:
+    page.fill("#email", "buyer@example.com")
+    page.fill("#cardNumber", card)
+    page.fill("#cardExpiry", "1234")
+    page.fill("#cardCvc", "123")
+    page.fill("#billingName", "Smoke Test")
+    page.select_option("#billingCountry", "IE")
+    page.click('label[for="enableStripePass"]')
+
+
+@pytest.mark.parametrize("challenge", ["current", "legacy"])
+def test_3ds_challenge_frames_nest_as_on_the_real_page(challenge, page, emulator, make_session):
+    page.goto(make_session("card", challenge=challenge).url)
+    _fill_card_layout(page, "4000002500003155")
+    page.click('[data-testid="hosted-payment-submit-button"]')
+    if challenge == "current":
+        outer = page.locator(f'iframe[src^="{emulator.url}/v3/three-ds-2-challenge"]')
+        outer.wait_for(timeout=5000)
+        buttons = page.frame_locator(f'iframe[src^="{emulator.url}/v3/three-ds-2-challenge"]') \
+            .frame_locator('iframe[name="challengeFrame"]')
+    else:
+        page.locator('iframe[name^="__privateStripeFrame"]').wait_for(timeout=5000)
+        buttons = page.frame_locator('iframe[name^="__privateStripeFrame"]').frame_locator("#challengeFrame") \
+            .frame_locator('iframe[name="acsFrame"]')
+    buttons.locator("#test-source-authorize-3ds").wait_for(timeout=5000)
+    assert buttons.locator("#test-source-fail-3ds").count() == 1
+
+
+def test_botcheck_layout_from_the_session_metadata(emulator, make_session):
+    session = make_session("botcheck")
+    answer = httpx.get(session.url.split("#")[0], timeout=10)
+    assert "hCaptcha" in answer.text and 'id="cardNumber"' not in answer.text
