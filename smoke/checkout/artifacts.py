@@ -1,4 +1,14 @@
-"""Evidence of a Checkout run that could not finish: screenshot, HTML, frame list and trace, card numbers masked."""
+"""Evidence of a Checkout run that could not finish: screenshot, HTML, frame list and trace, card numbers masked.
+
+What about the card number, which the driver types and the page shows:
+- the trace is recorded with DOM snapshots but without the screencast: a snapshot is text (the typed value sits in
+  ``__playwright_value_``, the typed text in the action's parameters, the page's JSON in network bodies), so every
+  non-image member of the zip is rewritten with the number masked; screencast frames are pictures of the filled
+  form, which nothing could mask afterwards, so they are off (Trace Viewer renders the snapshots instead);
+- the screenshot masks the card number and CVC fields (Playwright's ``mask``), in whatever frame they were found;
+- the HTML, the frame list and every message are scrubbed as text.
+The only form written down is ``•••• 4242``. Traces of runs that succeed or decline are discarded.
+"""
 
 from __future__ import annotations
 

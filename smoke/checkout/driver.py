@@ -171,15 +171,15 @@ def _type(locator: Locator, text: str, run: _Run) -> None:
     _click(locator, run)
     locator.fill("", timeout=run.remaining_ms())
     locator.press_sequentially(text, delay=10, timeout=run.remaining_ms(30))
-    if re.sub(r"\D", "", locator.input_value()) != re.sub(r"\D", "", text):
+    if re.sub(r"\D", "", locator.input_value(timeout=run.remaining_ms(5))) != re.sub(r"\D", "", text):
         locator.fill(text, timeout=run.remaining_ms())
 
 
 def _fill_if_visible(run: _Run, name: str, value: str, *, only_empty: bool = True) -> bool:
     locator = find(run.page, name)
-    if locator is None or not locator.is_editable():
+    if locator is None or not locator.is_editable(timeout=run.remaining_ms(5)):
         return False
-    if only_empty and locator.input_value().strip():
+    if only_empty and locator.input_value(timeout=run.remaining_ms(5)).strip():
         return True
     locator.fill(value, timeout=run.remaining_ms())
     return True
@@ -188,15 +188,15 @@ def _fill_if_visible(run: _Run, name: str, value: str, *, only_empty: bool = Tru
 def _untick_link(run: _Run) -> None:
     """Untick Link's "save my information" (a hidden box, toggled through its label) or Pay wants a phone number."""
     box = find(run.page, "link_checkbox", visible=False)
-    if box is None or not box.is_checked():
+    if box is None or not box.is_checked(timeout=run.remaining_ms(5)):
         return
     label = find(run.page, "link_label")
     for attempt in range(3):
         if label is not None and attempt < 2:
             _click(label, run)
         else:
-            box.dispatch_event("click")
-        if not box.is_checked():
+            box.dispatch_event("click", timeout=run.remaining_ms(5))
+        if not box.is_checked(timeout=run.remaining_ms(5)):
             return
         run.pause(0.1)
 
@@ -237,7 +237,7 @@ def _press_pay(run: _Run) -> None:
     delay = 0.05
     while True:
         button = find(run.page, "pay")
-        if button is not None and button.is_enabled():
+        if button is not None and button.is_enabled(timeout=run.remaining_ms(5)):
             run.alerts_before_pay = set(_texts(run.page, "alert"))
             _click(button, run)
             return
