@@ -53,8 +53,9 @@ def _stored_context(profile: Profile, client: TargetClient) -> dict[str, Any]:
     return context
 
 
-def create(settings: Settings, base_url: str, *, out: Any = sys.stdout) -> tuple[Receipt, Path]:
+def create(settings: Settings, base_url: str, *, out: Any = None) -> tuple[Receipt, Path]:
     """Create-only: make the buyer, read the baseline, start a Checkout Session, write the receipt and URL."""
+    out = out or sys.stdout
     profile = load_profile(settings.target)
     if not profile.can("purchase"):
         raise ConfigError(f"The {profile.name} profile has no [purchase] step, so it cannot start a Checkout Session.")
@@ -114,8 +115,9 @@ def _judge(effect: Effect, baseline: Any, seen: Any) -> str | None:
     return "credited_twice" if effect.numeric and moved > 1 and float(moved).is_integer() else "wrong_amount"
 
 
-def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = sys.stdout) -> Verdict:
+def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = None) -> Verdict:
     """Verify-only: wait until the credit shows exactly once, then judge; the receipt records the verdict."""
+    out = out or sys.stdout
     receipt = load(receipt_path, target=None if settings.target == "demo" else settings.target)
     if receipt.status == "verified":
         return Verdict("verified", f"Receipt {receipt.receipt_id} was already verified "
@@ -205,9 +207,10 @@ class PayResult:
 
 def pay(receipt_path: Path, settings: Settings, *, via: str = "browser", card: str = "4242424242424242",
         three_ds: str = "complete", fallback: str | None = None, headless: bool = True,
-        deadline: float = 600.0, out: Any = sys.stdout) -> PayResult:
+        deadline: float = 600.0, out: Any = None) -> PayResult:
     """Pay the receipt's Checkout Session with the chosen payer; the receipt records what happened."""
     from smoke.stripe_api import normalise_card
+    out = out or sys.stdout
 
     card = normalise_card(card)
     if via not in ("browser", "api", "person"):

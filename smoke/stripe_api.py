@@ -38,6 +38,20 @@ def client(api_key: str, api_base: str | None = None) -> Any:
     return stripe.StripeClient(key, **kwargs)
 
 
+def plain(obj: Any) -> dict[str, Any]:
+    """A Stripe SDK object (or raw response) as a plain dict, so ``.get`` works on every SDK version."""
+    if obj is None:
+        return {}
+    if isinstance(obj, dict) and not hasattr(obj, "to_dict"):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    import json
+
+    body = getattr(obj, "body", None)  # a StripeResponse from raw_request
+    return json.loads(body) if isinstance(body, (str, bytes)) and body else {}
+
+
 @dataclass
 class SessionState:
     """A Checkout Session as Stripe sees it, and the crediting event if one exists."""
@@ -63,6 +77,7 @@ def session_state(stripe_client: Any, session_id: str, credit_event: str, create
                          "is STRIPE_API_KEY from the same account and mode as the target?") from None
     except stripe.StripeError as exc:
         raise SmokeError(f"Could not ask Stripe about {session_id} ({type(exc).__name__}); try again.") from None
+    session = plain(session)
     intent = session.get("payment_intent")
     intent_id = intent if isinstance(intent, str) or intent is None else intent.get("id")
     state = SessionState(session.get("status") or "", session.get("payment_status") or "", intent_id,
@@ -73,10 +88,10 @@ def session_state(stripe_client: Any, session_id: str, credit_event: str, create
                                                       "limit": 100})
     except stripe.StripeError:
         return state
-    for event in events.data:
-        obj = event.data.object
+    for event in (plain(e) for e in events.data):
+        obj = (event.get("data") or {}).get("object") or {}
         if obj.get("id") in ids or obj.get("payment_intent") in ids:
-            state.event_id, state.pending_webhooks = event.id, event.get("pending_webhooks")
+            state.event_id, state.pending_webhooks = event.get("id"), event.get("pending_webhooks")
             break
     return state
 
@@ -96,9 +111,8 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
 
     token = TEST_CARDS[normalise_card(card)][0]
     try:
-        page = stripe_client.raw_request("get", f"/v1/payment_pages/{session_id}")
-        page = stripe_client.deserialize(page, api_mode="V1") if not isinstance(page, dict) else page
-        amount = page.get("amount_total") if hasattr(page, "get") else None
+        page = plain(stripe_client.raw_request("get", f"/v1/payment_pages/{session_id}"))
+        amount = page.get("amount_total")
         pm = stripe_client.v1.payment_methods.create(params={
             "type": "card", "card": {"token": token},
             "billing_details": {"email": email or "buyer@example.test", "name": "Smoke Test",
@@ -107,8 +121,7 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
         params: dict[str, Any] = {"payment_method": pm.id}
         if amount is not None:
             params["expected_amount"] = amount
-        result = stripe_client.raw_request("post", f"/v1/payment_pages/{session_id}/confirm", **params)
-        result = stripe_client.deserialize(result, api_mode="V1") if not isinstance(result, dict) else result
+        result = plain(stripe_client.raw_request("post", f"/v1/payment_pages/{session_id}/confirm", **params))
     except stripe.CardError as exc:
         return ApiPayment("declined", exc.user_message or "Your card has been declined.")
     except stripe.AuthenticationError:
@@ -117,8 +130,8 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
         raise SmokeError(f"Stripe would not pay {session_id} ({exc.user_message or exc.code}); is it still open?") from None
     except stripe.StripeError as exc:
         raise SmokeError(f"Paying {session_id} through the API failed ({type(exc).__name__}: {exc.user_message or ''}).") from None
-    intent = result.get("payment_intent") if hasattr(result, "get") else None
-    status = intent.get("status") if isinstance(intent, dict) or hasattr(intent, "get") else None
+    intent = result.get("payment_intent")
+    status = intent.get("status") if isinstance(intent, dict) else None
     if status == "requires_action":
         return ApiPayment("requires_action", "The card needs 3D Secure, which only a browser can complete; use --via browser.", pm.id)
     return ApiPayment("succeeded", "paid", pm.id)
