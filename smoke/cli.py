@@ -113,21 +113,36 @@ def _sign(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
-    """Serve the demo top-ups target until Ctrl-C."""
-    import secrets
+    """Serve the demo target (and, by default, the local Stripe emulator wired to it) until Ctrl-C."""
     import threading
 
-    from smoke.reference.topups import start
+    from smoke.embedded import start_embedded
+    from smoke.profiles import load_profile
     from smoke.signing import check_webhook_secret
 
-    secret = check_webhook_secret(args.secret) if args.secret else "whsec_" + secrets.token_urlsafe(24)
-    server = start(secret, port=args.port)
-    print(f"demo target on {server.url}\nwebhook: {server.url}/api/webhooks/stripe\n"
-          f"secret:  STRIPE_WEBHOOK_SECRET={secret}\nrun:     stripe-smoke run --target demo --base-url {server.url}")
+    if args.secret and not args.no_stripe:
+        raise ConfigError("--secret works only with --no-stripe: the emulator makes the endpoint's secret, as Stripe does.")
+    secret = check_webhook_secret(args.secret) if args.secret else None
+    running = start_embedded(load_profile("demo"), secret, with_stripe=not args.no_stripe, port=args.port,
+                             emulator_port=args.stripe_port)
+    lines = [f"demo target:  {running.base_url}   (webhook: {running.base_url}/api/webhooks/stripe)"]
+    if running.stripe_api_base:
+        lines.append(f"local Stripe: {running.stripe_api_base}   (endpoint registered; deliveries: "
+                     f"{running.stripe_api_base}/_emulator/deliveries)")
+    lines += ["", "In another shell:", f"  export BASE_URL={running.base_url}",
+              f"  export STRIPE_WEBHOOK_SECRET={running.webhook_secret}"]
+    if running.stripe_api_base:
+        lines += [f"  export STRIPE_API_BASE={running.stripe_api_base}", f"  export STRIPE_API_KEY={running.stripe_api_key}"]
+    lines += ["  stripe-smoke run --target demo"]
+    if running.stripe_api_base:
+        lines += ["  stripe-smoke checkout create --target demo   # then: checkout pay / checkout verify --receipt FILE"]
+    print("\n".join(lines), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        server.stop()
+        pass
+    finally:
+        running.stop()
     return EXIT_OK
 
 
@@ -272,9 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--curl", metavar="URL", help="print a ready curl command posting stdin to URL")
     sign.set_defaults(handler=_sign)
 
-    demo = sub.add_parser("demo", help="serve the demo top-ups target on loopback")
+    demo = sub.add_parser("demo", help="serve the demo target and a local Stripe wired to it, on loopback")
     demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    demo.add_argument("--secret", help="webhook secret to use (default: a new one)")
+    demo.add_argument("--secret", help="webhook secret to use, with --no-stripe (default: a new one)")
+    demo.add_argument("--no-stripe", action="store_true", help="serve the target alone, without the local Stripe emulator")
+    demo.add_argument("--stripe-port", type=int, default=0, help="the emulator's port (default: a free one)")
     demo.set_defaults(handler=_demo)
 
     checkout = sub.add_parser("checkout", help="real Checkout in phases: create, pay, verify (joined by a receipt file)")

@@ -19,6 +19,7 @@ class Embedded:
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
     emulator: Any = None
+    target: Any = None  # the reference target's RunningServer
     _servers: list[Any] = field(default_factory=list, repr=False)
 
     def stop(self) -> None:
@@ -37,25 +38,31 @@ def emulator_available() -> bool:
     return True
 
 
-def start_embedded(profile: Profile, webhook_secret: str | None = None, *, with_stripe: bool = True) -> Embedded:
-    """Start the profile's embedded target; with the emulator, its Checkout Sessions are real (local) ones."""
+def start_embedded(profile: Profile, webhook_secret: str | None = None, *, with_stripe: bool = True,
+                   emulator_port: int = 0, **target_options: Any) -> Embedded:
+    """Start the profile's embedded target; with the emulator, its Checkout Sessions are real (local) ones.
+
+    ``target_options`` go to the reference target's ``start`` (``port``, ``faults``, …).
+    """
     from smoke.reference import embedded
 
     start = embedded(profile.embedded or "")
     if not (with_stripe and emulator_available()):
         secret = check_webhook_secret(webhook_secret) if webhook_secret else "whsec_" + secrets.token_urlsafe(24)
-        server = start(secret)
-        return Embedded(server.url, secret, _servers=[server])
+        server = start(secret, **target_options)
+        return Embedded(server.url, secret, target=server, _servers=[server])
 
     from smoke.emulator import start_emulator
     from smoke.stripe_api import client
 
-    emulator = start_emulator()
+    emulator = start_emulator(emulator_port)
     running = Embedded("", "", stripe_api_key=emulator.api_key, stripe_api_base=emulator.url, emulator=emulator,
                        _servers=[emulator])
     try:
-        server = start("whsec_pending_registration", stripe_api_key=emulator.api_key, stripe_api_base=emulator.url)
+        server = start("whsec_pending_registration", stripe_api_key=emulator.api_key, stripe_api_base=emulator.url,
+                       **target_options)
         running._servers.append(server)
+        running.target = server
         endpoint = client(emulator.api_key, emulator.url).v1.webhook_endpoints.create(params={
             "url": server.url + profile.webhook_path, "enabled_events": ["*"],
             "api_version": profile.api_version,

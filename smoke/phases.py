@@ -120,8 +120,10 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
     out = out or sys.stdout
     receipt = load(receipt_path, target=None if settings.target == "demo" else settings.target)
     if receipt.status == "verified":
-        return Verdict("verified", f"Receipt {receipt.receipt_id} was already verified "
-                                   f"({receipt.history[-1]['at'] if receipt.history else 'earlier'}); nothing to do.")
+        verdict = Verdict("verified", f"Receipt {receipt.receipt_id} was already verified "
+                                      f"({receipt.history[-1]['at'] if receipt.history else 'earlier'}); nothing to do.")
+        print(verdict.message, file=out)
+        return verdict
     client = _restore(receipt, settings)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else \
         Effect(to=receipt.effect.get("to"), from_=receipt.effect.get("from"))
@@ -153,7 +155,7 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
             steady = hold_steady(client.read_state, seen, settings.settle)
             verdict_code = _judge(effect, receipt.baseline, steady.value) if not steady.ok else "verified"
             seen = steady.value
-        if stripe_client is not None and verdict_code != "verified":
+        if stripe_client is not None:  # the ids (intent, event) for the message, and the evidence when it failed
             from smoke.stripe_api import session_state
 
             stripe_state[0] = session_state(stripe_client, receipt.session_id or "", client.profile.credit_event, created)
@@ -276,6 +278,17 @@ def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any)
     target = _restore(receipt, settings)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else Effect(to=receipt.effect.get("to"))
     started = time.monotonic()
+    live = bool(getattr(out, "isatty", lambda: False)())
+    last_shown = [""]
+
+    def show(state: str) -> None:
+        # A terminal gets one line rewritten in place; a log gets a line each time the state changes.
+        line = f"[{time.monotonic() - started:5.0f}s] waiting for payment: {state}"
+        if live:
+            print("\r" + line, end="", file=out, flush=True)
+        elif state != last_shown[0]:
+            print(line, file=out, flush=True)
+        last_shown[0] = state
 
     def status_line() -> tuple[str, bool]:
         parts, done = [], False
@@ -288,14 +301,16 @@ def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any)
         value = target.read_state()
         parts.append(f"credit state {value}")
         done = done or _judge(effect, receipt.baseline, value) is not None
-        return f"[{time.monotonic() - started:5.0f}s] " + ", ".join(parts), done
+        show(", ".join(parts))
+        return ", ".join(parts), done
 
     try:
         outcome = wait_for(status_line, lambda r: r[1], deadline, start=1.0, cap=3.0)
     finally:
         target.close()
     line = outcome.value[0] if outcome.value else "no status"
-    print(line, file=out)
+    if live:
+        print(file=out)
     if outcome.ok:
         return PayResult("succeeded", "person", "paid by a person", [])
     return PayResult("timeout", "person", f"not paid within {deadline:g}s ({line})", [])
