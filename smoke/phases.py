@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import webbrowser
@@ -159,16 +160,21 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
             from smoke.stripe_api import session_state
 
             stripe_state[0] = session_state(stripe_client, receipt.session_id or "", client.profile.credit_event, created)
+        ledger = None
+        state = stripe_state[0]
+        if verdict_code is None and state is not None and state.event_id and not state.pending_webhooks:
+            ledger = client.ledger_entries_mentioning({receipt.session_id or "", state.payment_intent or "", state.event_id})
     finally:
         client.close()
-    verdict = _explain(verdict_code, receipt, effect, seen, stripe_state[0], deadline)
+    verdict = _explain(verdict_code, receipt, effect, seen, stripe_state[0], deadline, ledger)
     receipt.record("verify", verdict.code if verdict.code != "not_credited" else "created", verdict.message)
     save(receipt, Path(receipt_path))
-    print(verdict.message, file=out)
+    print(REDACTOR.redact(verdict.message), file=out)
     return verdict
 
 
-def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stripe: Any, deadline: float) -> Verdict:
+def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stripe: Any, deadline: float,
+             ledger: list[Any] | None = None) -> Verdict:
     ids = f"session {receipt.session_id}"
     if stripe is not None and stripe.payment_intent:
         ids += f", payment intent {stripe.payment_intent}"
@@ -191,7 +197,16 @@ def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stri
         why = (f"Stripe still has {stripe.event_id} pending delivery (pending_webhooks={stripe.pending_webhooks}): "
                "the target's webhook is failing; look at the endpoint's delivery attempts in the Dashboard.")
     elif stripe.event_id:
-        why = f"Stripe delivered {stripe.event_id} and the target acknowledged it without crediting."
+        why = f"Stripe delivered {stripe.event_id} and the target acknowledged it without crediting this buyer"
+        if stripe.metadata:
+            why += f" (the event's metadata: {', '.join(f'{k}={v}' for k, v in sorted(stripe.metadata.items()))})"
+        if ledger == []:
+            why += ("; the buyer's ledger has no entry for this payment either, so the target credited another "
+                    "account or none: check how it maps the event to an account.")
+        elif ledger:
+            why += f"; yet the buyer's ledger mentions it: {json.dumps(ledger[0], default=str)[:200]}."
+        else:
+            why += "."
     else:
         why = "Stripe has no crediting event for it yet."
     return Verdict("paid_not_credited", f"Paid but not credited after {deadline:g}s (still {seen}, expected {expected}; {ids}). {why}")

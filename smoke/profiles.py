@@ -17,13 +17,14 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Every key a profile may use, by table; anything else is a typo we point out.
 _SCHEMA: dict[str, set[str]] = {
     "": {"name", "description", "class", "target", "vars", "buyer", "setup", "auth", "state",
-         "effect", "purchase", "webhook", "supports"},
+         "effect", "purchase", "webhook", "supports", "ledger"},
     "target": {"health", "production", "embedded", "rate_limit_per_minute"},
     "step": {"name", "request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status",
              "given", "per_check"},
     "auth": {"headers"},
     "state": {"request", "json", "params", "value", "where"},
     "effect": {"delta", "from", "to"},
+    "ledger": {"request", "params", "headers", "entries"},
     "purchase": {"request", "json", "form", "headers", "params", "expect_status", "secrets",
                  "on_status", "session_id", "checkout_url", "payment_intent"},
     "webhook": {"path", "credit_event", "object", "api_version", "content_type", "expect_status",
@@ -92,6 +93,8 @@ class Profile:
     webhook_expect_status: tuple[int, ...] = ()
     webhook_reject_status: tuple[int, ...] = ()
     supports: dict[str, bool] = field(default_factory=dict)
+    ledger: Step | None = None
+    ledger_entries: str = ""
 
     @property
     def numeric(self) -> bool:
@@ -105,7 +108,7 @@ class Profile:
         if capability == "state":
             return has_state
         defaults = {"simulated_credit": has_state, "purchase": self.purchase is not None,
-                    "refunds": False, "ledger": False}
+                    "refunds": False, "ledger": self.ledger is not None}
         return bool(self.supports.get(capability, defaults.get(capability, False)))
 
 
@@ -241,6 +244,9 @@ class _Parser:
         setup = data.get("setup", [])
         if isinstance(setup, dict):
             setup = [setup]
+        ledger = self.step(data["ledger"], "ledger", "ledger") if "ledger" in data else None
+        if ledger is not None and not isinstance(data["ledger"].get("entries"), str):
+            raise self.fail("ledger.entries", "is missing", 'say where the list of entries is, e.g. entries = "events"')
         rate = target.get("rate_limit_per_minute")
         if rate is not None and (not isinstance(rate, int) or rate <= 0):
             raise self.fail("target.rate_limit_per_minute", "must be a positive whole number", "write e.g. 60")
@@ -272,4 +278,6 @@ class _Parser:
             webhook_expect_status=self.statuses(webhook["expect_status"], "webhook.expect_status") if "expect_status" in webhook else (),
             webhook_reject_status=self.statuses(webhook["reject_status"], "webhook.reject_status") if "reject_status" in webhook else (),
             supports=dict(supports),
+            ledger=ledger,
+            ledger_entries=str(data.get("ledger", {}).get("entries", "")),
         )

@@ -62,6 +62,7 @@ class SessionState:
     amount_total: int | None
     event_id: str | None = None
     pending_webhooks: int | None = None
+    metadata: dict[str, Any] | None = None  # the crediting event's data.object.metadata
 
 
 def session_state(stripe_client: Any, session_id: str, credit_event: str, created_after: int) -> SessionState:
@@ -92,6 +93,7 @@ def session_state(stripe_client: Any, session_id: str, credit_event: str, create
         obj = (event.get("data") or {}).get("object") or {}
         if obj.get("id") in ids or obj.get("payment_intent") in ids:
             state.event_id, state.pending_webhooks = event.get("id"), event.get("pending_webhooks")
+            state.metadata = obj.get("metadata") or None
             break
     return state
 

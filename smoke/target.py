@@ -258,6 +258,23 @@ class TargetClient:
                 f"The credit state is not where the profile says ({self.profile.state_value!r}: {exc}); fix [state].value."
             ) from None
 
+    def ledger_entries_mentioning(self, ids: set[str]) -> list[Any] | None:
+        """Entries of the buyer's ledger (``[ledger]``) that mention any of ``ids``; None when it can't be read."""
+        step = self.profile.ledger
+        if step is None:
+            return None
+        self.ensure_buyer()
+        headers = {**self.auth_headers(), **self.fill(step.headers, "[ledger].headers")}
+        try:
+            response = self.request(step.method, self.fill(step.path, "[ledger].request"), step="ledger",
+                                    headers=headers, params=self.fill(step.params, "[ledger].params"))
+            entries = json_path(response.json(), self.profile.ledger_entries) if response.status_code < 400 else None
+        except (SmokeError, ValueError, Missing):
+            return None
+        if not isinstance(entries, list):
+            return None
+        return [entry for entry in entries if any(i in json.dumps(entry, default=str) for i in ids if i)]
+
     def effect(self) -> Effect:
         """The expected effect of one crediting payment."""
         if self.profile.numeric:

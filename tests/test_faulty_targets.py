@@ -30,6 +30,7 @@ CAUGHT_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ack_without_credit": ("test_signed_event_credits_exact_amount", "this credit is lost", ()),
     "records_before_processing": ("test_signed_event_credits_exact_amount", "records the event before processing it", ()),
     "ignores_refunds": ("test_refund_reverses_the_credit", "ignores charge.refunded", ()),
+    "credits_wrong_account": ("test_signed_event_credits_exact_amount", "this credit is lost", ()),
 }
 
 

@@ -294,3 +294,14 @@ def test_a_bad_receipt_gets_one_clear_sentence(edit: Callable[[str], str], extra
     assert result.returncode == 4 and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert path.read_text() == edit(original)  # nothing lost: the file is left as it was
+
+
+def test_a_credit_to_another_account_is_explained_from_the_ledger(stack: Callable[..., Embedded], tmp_path: Path) -> None:
+    running = stack("credits_wrong_account")
+    settings = settings_for(running, tmp_path)
+    path = created(running, tmp_path)
+    assert phases.pay(path, settings, via="api").status == "succeeded"
+    result = phases.verify(path, settings, deadline=3)
+    assert result.code == "paid_not_credited", result.message
+    assert "the event's metadata: accountId=acct_" in result.message
+    assert "the buyer's ledger has no entry for this payment either, so the target credited another account" in result.message

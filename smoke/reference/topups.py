@@ -44,6 +44,7 @@ FAULTS = {
     "ack_without_credit": "answers 200 to a crediting event but never credits",
     "records_before_processing": "records the event id, then fails (500); Stripe's retry is acknowledged as a duplicate",
     "ignores_refunds": "acknowledges charge.refunded without taking the credit back",
+    "credits_wrong_account": "credits the oldest account (the house account) instead of the event's metadata.orgId",
 }
 
 # Not bugs, but behaviour a correct target may show: the checks must stay green.
@@ -129,6 +130,10 @@ def create_app(
                      if stripe_api_key else None)
     # The secret is read per request: an embedded run learns it only after the endpoint is registered.
     app.config.update(DB=db, FAULTS=frozenset(faults), PUBLIC_URL=public_url, WEBHOOK_SECRET=webhook_secret)
+    if "credits_wrong_account" in faults:
+        with db.transaction() as conn:  # the account every real deployment has before its first customer
+            conn.execute("INSERT INTO orgs VALUES ('org_house', 'house', 'house@example.test', '-', 0)")
+            conn.execute("INSERT INTO accounts VALUES ('org_house', 0, 0)")
 
     @app.before_request
     def rate_limit() -> Any:
@@ -285,6 +290,9 @@ def create_app(
                 _ledger(conn, org_id, amount, event["id"], session_id)
                 conn.execute("INSERT OR IGNORE INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], now))
             return "credited"
+        if "credits_wrong_account" in active:
+            with db.connect() as conn:
+                org_id = conn.execute("SELECT org_id FROM accounts ORDER BY rowid LIMIT 1").fetchone()[0]
         with db.transaction() as conn:
             if "no_dedupe" not in active:
                 try:
