@@ -301,9 +301,10 @@ class TargetClient:
         def pick(key: str) -> str | None:
             path = step.extract.get(key)
             try:
-                return str(json_path(data, path)) if path else None
+                value = json_path(data, path) if path else None
             except Missing:
                 raise SmokeError(f"The purchase answer has no {path!r}; fix [purchase].{key} in the profile.") from None
+            return None if value in (None, "") else str(value)  # null: e.g. no PaymentIntent until the page is paid
 
         return Purchase(pick("session_id"), pick("checkout_url"), pick("payment_intent"), data)
 

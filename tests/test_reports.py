@@ -77,3 +77,70 @@ def test_parallel_run_gives_the_same_verdicts(tmp_path: Path, webhook_secret: st
     assert a == b and len(a) >= 22 and list(a.values()).count("failure") == 2
     summary = (tmp_path / "parallel" / "reports" / "summary.md").read_text()
     assert summary.count("❌ failed") == 2 and summary.count("| `test_") == len(a)
+
+
+def _texts(reports: Path) -> list[str]:
+    """Every file under ``reports`` as text (receipts without their context), and every member of every zip too."""
+    import zipfile
+
+    import json
+
+    texts = []
+    for path in (p for p in reports.rglob("*") if p.is_file()):
+        if path.parent.name == "receipts" and path.suffix == ".json":
+            # The one sanctioned store: the receipt's context keeps the buyer's token for verify (file mode 0600).
+            assert path.stat().st_mode & 0o077 == 0
+            receipt = json.loads(path.read_text())
+            receipt.pop("context")
+            texts.append(json.dumps(receipt, ensure_ascii=False))
+            continue
+        texts.append(path.read_bytes().decode("latin-1"))
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                texts += [archive.read(name).decode("latin-1") for name in archive.namelist()]
+    return texts
+
+
+def test_checkout_run_leaks_no_key_token_password_or_card(tmp_path: Path) -> None:
+    """A failing real-Checkout run and a page that can't be automated leave evidence, and none of it holds a secret."""
+    import json
+
+    from smoke.embedded import start_embedded
+    from smoke.profiles import load_profile
+
+    card = "4000000000000002"  # declined: the Checkout check fails and says so
+    running = start_embedded(load_profile("demo"), faults={"wrong_amount"})
+    try:
+        httpx.post(f"{running.base_url}/api/org/register", timeout=10,
+                   json={"orgName": "gate", "email": EMAIL, "password": PASSWORD, "apiKeyName": "k"}).raise_for_status()
+        reports = tmp_path / "reports"
+        env = {"STRIPE_WEBHOOK_SECRET": running.webhook_secret, "STRIPE_API_KEY": running.stripe_api_key or "",
+               "STRIPE_API_BASE": running.stripe_api_base or "", "SMOKE_BUYER_EMAIL": EMAIL,
+               "SMOKE_BUYER_PASSWORD": PASSWORD, "SMOKE_PHASE": "all", "SMOKE_CARD": card, "SMOKE_REPORTS_DIR": str(reports)}
+        result = stripe_smoke_run(reports, "--base-url", running.base_url, "--settle-seconds", "0.1",
+                                  "--smoke-timeout", "2", "-k", "checkout or exact_amount", env=env)
+        assert result.returncode == 1, result.stdout[-3000:]
+        summary = (reports / "summary.md").read_text()
+        assert "test_checkout_payment_is_credited" in summary and "declined" in summary
+
+        # A page the browser can't read: the pay phase saves a screenshot, the HTML, the frames and a trace.
+        receipt = next((reports / "receipts").glob("*.json"))
+        data = json.loads(receipt.read_text())
+        base, fragment = data["checkout_url"].split("#", 1)
+        data["checkout_url"] = f"{base}?layout=botcheck#{fragment}"
+        receipt.write_text(json.dumps(data))
+        paid = subprocess.run([sys.executable, "-m", "smoke.cli", "checkout", "pay", "--receipt", str(receipt),
+                               "--card", card], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env={**os.environ, **env})
+        assert paid.returncode == 1 and "checkout-trace.zip" in paid.stdout, paid.stdout + paid.stderr
+
+        with running.target.app.config["DB"].connect() as db:
+            tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
+    finally:
+        running.stop()
+    everything = [result.stdout, result.stderr, paid.stdout, paid.stderr, *_texts(reports)]
+    assert any("checkout-trace.zip" in name for name in map(str, reports.rglob("*")))
+    for secret in [running.webhook_secret, running.stripe_api_key or "", PASSWORD, card, "4000 0000 0000 0002", *tokens]:
+        assert secret
+        for text in everything:
+            assert secret not in text, "a secret or the card number reached the output or the reports"
