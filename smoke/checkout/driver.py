@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from smoke.checkout import artifacts
@@ -325,13 +325,22 @@ def pay(url: str, *, card: str = "4242424242424242", email: str | None = None, n
         raise ValueError("three_ds must be 'complete' or 'fail'")
     digits = re.sub(r"\D", "", card)
     if browser is None:
-        from smoke.checkout.browser import open_browser
+        # A thread of its own: Playwright's sync API refuses a thread that already runs an event loop or another
+        # Playwright (an async caller, a test session's browser), and a fresh thread has neither.
+        from concurrent.futures import ThreadPoolExecutor
 
-        with open_browser(headless=headless) as own:
-            return _pay_in(own, url, digits, email, name, country, postal_code, three_ds, timeout,
-                           Path(artifacts_dir), success_url_prefix)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkout-driver") as pool:
+            return pool.submit(_pay_in_own_browser, headless, url, digits, email, name, country, postal_code,
+                               three_ds, timeout, Path(artifacts_dir), success_url_prefix).result()
     return _pay_in(browser, url, digits, email, name, country, postal_code, three_ds, timeout,
                    Path(artifacts_dir), success_url_prefix)
+
+
+def _pay_in_own_browser(headless: bool, *args: Any) -> PayOutcome:
+    from smoke.checkout.browser import open_browser
+
+    with open_browser(headless=headless) as own:
+        return _pay_in(own, *args)
 
 
 def _pay_in(browser: Browser, url: str, card: str, email: str | None, name: str, country: str, postal_code: str,
