@@ -93,3 +93,16 @@ def test_run_with_a_bad_profile_is_a_configuration_error(tmp_path: Path) -> None
     assert result.returncode == 4
     assert "bad.toml: [webhook] is missing; add a [webhook] table" in result.stdout
     assert "Traceback" not in result.stdout and result.stdout.count("[webhook] is missing") == 1
+
+
+def test_run_against_a_target_that_is_down_says_unreachable(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = cli("run", "--base-url", f"http://127.0.0.1:{port}", "--reports-dir", str(tmp_path / "reports"), "-q",
+                 env={"STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwx", "SMOKE_HTTP_TIMEOUT": "2"})
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    assert f"127.0.0.1:{port}" in result.stdout and "Traceback" not in result.stdout
+    assert (tmp_path / "reports" / "junit.xml").exists()
