@@ -18,6 +18,16 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import os
     import subprocess
 
+    from smoke.config import load_env_file, resolve_settings
+    from smoke.profiles import load_profile
+    from smoke.signing import check_webhook_secret
+
+    # The mistakes a person makes most, caught before pytest starts so they read as one plain line.
+    load_env_file(args.env_file)
+    settings = resolve_settings({k: v for k in ("target", "base_url") if (v := getattr(args, k))})
+    load_profile(settings.target)
+    if settings.base_url:
+        check_webhook_secret(settings.webhook_secret)
     suites = Path(__file__).resolve().parent / "suites"
     options = [sys.executable, "-m", "pytest", str(suites)]
     for name in ("target", "base_url", "env_file"):

@@ -91,8 +91,14 @@ def test_run_with_a_bad_profile_is_a_configuration_error(tmp_path: Path) -> None
     bad.write_text("[state]\nrequest = 'GET /x'\n")
     result = cli("run", "--target", str(bad), "-q")
     assert result.returncode == 4
-    assert "bad.toml: [webhook] is missing; add a [webhook] table" in result.stdout
-    assert "Traceback" not in result.stdout and result.stdout.count("[webhook] is missing") == 1
+    assert "bad.toml: [webhook] is missing; add a [webhook] table" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_without_a_secret_for_a_deployed_target_says_where_to_find_it() -> None:
+    result = cli("run", "--base-url", "http://127.0.0.1:9", env={"STRIPE_WEBHOOK_SECRET": ""})
+    assert result.returncode == 4 and result.stderr.startswith("stripe-smoke: No webhook signing secret: set STRIPE_WEBHOOK_SECRET")
+    assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
 
 
 def test_run_against_a_target_that_is_down_says_unreachable(tmp_path: Path) -> None:
