@@ -305,3 +305,14 @@ def test_a_credit_to_another_account_is_explained_from_the_ledger(stack: Callabl
     assert result.code == "paid_not_credited", result.message
     assert "the event's metadata: accountId=acct_" in result.message
     assert "the buyer's ledger has no entry for this payment either, so the target credited another account" in result.message
+
+
+def test_create_pays_at_once_when_told_to_automate(stack: Callable[..., Embedded], tmp_path: Path) -> None:
+    running = stack()
+    env = {**env_for(running, tmp_path / "reports"), "SMOKE_AUTOMATE_CHECKOUT": "true", "SMOKE_PAYER": "api"}
+    made = cli("checkout", "create", env=env, cwd=tmp_path)
+    assert made.returncode == 0 and "pay (api): succeeded" in made.stdout, made.stdout + made.stderr
+    receipt = next((tmp_path / "reports" / "receipts").glob("*.json"))
+    assert json.loads(receipt.read_text())["status"] == "paid"
+    checked = cli("checkout", "verify", "--receipt", str(receipt), "--deadline", "60", env=env, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
