@@ -42,8 +42,8 @@ def start_topups(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
 def run_suites(pytester: pytest.Pytester, webhook_secret: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
     """Run the smoke suites in a fresh pytest session against ``base_url`` (or the embedded demo)."""
 
-    def run(*args: str, base_url: str | None = None, target: str = "demo") -> pytest.RunResult:
-        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", webhook_secret)
+    def run(*args: str, base_url: str | None = None, target: str = "demo", secret: str | None = None) -> pytest.RunResult:
+        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret or webhook_secret)
         options = [SUITES, "--target", target, "-p", "no:cacheprovider", "-rA",
                    "--settle-seconds", "0.2", "--smoke-timeout", "3"]
         if base_url:

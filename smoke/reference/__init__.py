@@ -23,7 +23,7 @@ def embedded_names() -> list[str]:
 
 
 # ``[target] embedded`` name → module in this package (imported only when started).
-_TARGETS = {"topups": "topups", "invoices": "invoices", "subscriptions": "subscriptions", "ack-only": "ackonly"}
+_TARGETS = {"topups": "topups", "credits": "credits", "invoices": "invoices", "subscriptions": "subscriptions", "ack-only": "ackonly"}
 
 
 __all__: list[Any] = ["embedded", "embedded_names"]

@@ -29,6 +29,8 @@ def test_checkout_payment_is_credited(smoke_settings: Settings, smoke_profile: P
         pytest.skip("real Checkout is opt-in against a deployed target: pass --phase all, create-only or verify-only")
     if not smoke_profile.can("purchase") and phase != "verify-only":
         pytest.skip(f"the {smoke_profile.name} profile cannot start a purchase ([purchase])")
+    if smoke_profile.purchase is not None and "checkout_url" not in smoke_profile.purchase.extract:
+        pytest.skip("the purchase is a bare PaymentIntent, not a Checkout Session: test_payment_intent covers it")
     settings = _settings(smoke_settings, smoke_embedded)
     base_url = smoke_embedded.base_url if smoke_embedded is not None else settings.base_url or ""
     if phase == "verify-only":

@@ -1,0 +1,221 @@
+"""Reference target "credits": uses bought with a PaymentIntent, re-checked with Stripe before crediting.
+
+Contract (the credits style in docs/profiles.md): an ``X-API-Key`` service key; accounts keyed by
+``(oauth_provider, external_id)``; 3 free uses, then $5 buys 20 uses. ``POST /v1/billing/accounts``,
+``POST /v1/billing/credits/check``, ``POST /v1/billing/charges`` (uses one), ``POST /v1/billing/purchases``
+→ ``{payment_id, client_secret, amount_minor, currency, uses_purchased, status}``,
+``GET /v1/billing/accounts/{provider}/{external_id}``. Webhook ``POST /v1/billing/webhooks/stripe``:
+``payment_intent.succeeded`` with metadata ``{account_id, oauth_provider, external_id}``; the target
+re-retrieves the PaymentIntent from Stripe and credits only when it really succeeded; a bad signature → 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import stripe
+from flask import Flask, jsonify, request
+
+from smoke.reference._common import BadEvent, error, parse, stripe_client, verify, well_formed
+from smoke.reference._store import Database
+from smoke.servers import RunningServer, serve
+
+SERVICE_KEY = "svc_test_reference_credits_key"
+FREE_USES, PRICE_MINOR, USES_PER_PURCHASE, CURRENCY = 3, 500, 20, "usd"
+
+FAULTS = {
+    "trusts_event": "credits from the event alone, without re-retrieving the PaymentIntent from Stripe",
+    "no_signature_check": "credits without checking the Stripe-Signature header",
+    "no_dedupe": "credits every delivery of the same payment",
+    "wrong_uses": "credits 2 uses per purchase instead of 20",
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, provider TEXT, external_id TEXT, free_used INTEGER DEFAULT 0,
+    purchased INTEGER DEFAULT 0, used INTEGER DEFAULT 0, created INTEGER, UNIQUE (provider, external_id));
+CREATE TABLE IF NOT EXISTS purchases (payment_id TEXT PRIMARY KEY, account_id TEXT, amount INTEGER, uses INTEGER,
+    status TEXT, created INTEGER, credited_event TEXT);
+CREATE TABLE IF NOT EXISTS stripe_events (event_id TEXT PRIMARY KEY, type TEXT, received INTEGER);
+"""
+
+
+def _account_json(row: sqlite3.Row) -> dict[str, Any]:
+    free = max(0, FREE_USES - row["free_used"])
+    paid = row["purchased"] - row["used"]
+    return {"account_id": row["id"], "oauth_provider": row["provider"], "external_id": row["external_id"],
+            "free_uses_remaining": free, "credits_remaining": paid, "has_credit": free + paid > 0,
+            "purchased_uses_total": row["purchased"]}
+
+
+def create_app(
+    webhook_secret: str,
+    *,
+    faults: frozenset[str] | set[str] = frozenset(),
+    api_key: str = SERVICE_KEY,
+    stripe_api_key: str | None = None,
+    stripe_api_base: str | None = None,
+    public_url: str = "",
+) -> Flask:
+    """The credits billing API as a Flask app; without a Stripe key purchases cannot start (and nothing credits)."""
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
+    app = Flask("smoke-credits")
+    db = Database(SCHEMA)
+    client = stripe_client(stripe_api_key, stripe_api_base)
+    app.config.update(FAULTS=frozenset(faults), WEBHOOK_SECRET=webhook_secret, PUBLIC_URL=public_url)
+
+    def authorised() -> bool:
+        return hmac.compare_digest(request.headers.get("X-API-Key", ""), api_key)
+
+    def identity() -> tuple[str, str]:
+        body = request.get_json(silent=True) or {}
+        return str(body.get("oauth_provider", "")).strip(), str(body.get("external_id", "")).strip()
+
+    def find(conn: sqlite3.Connection, provider: str, external_id: str) -> sqlite3.Row | None:
+        return conn.execute("SELECT * FROM accounts WHERE provider = ? AND external_id = ?",  # type: ignore[no-any-return]
+                            (provider, external_id)).fetchone()
+
+    @app.before_request
+    def require_key() -> Any:
+        if request.path.startswith("/v1/billing/") and request.path != "/v1/billing/webhooks/stripe" and not authorised():
+            return error(401, "unauthorized", "a valid X-API-Key is required")
+        return None
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify({"ok": True})
+
+    @app.post("/v1/billing/accounts")
+    def create_account() -> Any:
+        provider, external_id = identity()
+        if not provider or not external_id:
+            return error(400, "invalid_request", "oauth_provider and external_id are required")
+        with db.transaction() as conn:
+            row = find(conn, provider, external_id)
+            if row is not None:
+                return jsonify(_account_json(row)), 200
+            conn.execute("INSERT INTO accounts (id, provider, external_id, created) VALUES (?, ?, ?, ?)",
+                         ("bacct_" + secrets.token_hex(8), provider, external_id, int(time.time())))
+            row = find(conn, provider, external_id)
+        return jsonify(_account_json(row)), 201  # type: ignore[arg-type]
+
+    @app.get("/v1/billing/accounts/<provider>/<external_id>")
+    def get_account(provider: str, external_id: str) -> Any:
+        with db.connect() as conn:
+            row = find(conn, provider, external_id)
+        return (jsonify(_account_json(row)), 200) if row is not None else error(404, "account_not_found")
+
+    @app.post("/v1/billing/credits/check")
+    def check() -> Any:
+        with db.connect() as conn:
+            row = find(conn, *identity())
+        if row is None:
+            return error(404, "account_not_found")
+        account = _account_json(row)
+        return jsonify({**account, "purchase_required": not account["has_credit"], "purchase_price_minor": PRICE_MINOR,
+                        "purchase_currency": CURRENCY, "purchase_uses": USES_PER_PURCHASE})
+
+    @app.post("/v1/billing/charges")
+    def charge() -> Any:
+        with db.transaction() as conn:
+            row = find(conn, *identity())
+            if row is None:
+                return error(404, "account_not_found")
+            if row["free_used"] < FREE_USES:
+                conn.execute("UPDATE accounts SET free_used = free_used + 1 WHERE id = ?", (row["id"],))
+            elif row["purchased"] > row["used"]:
+                conn.execute("UPDATE accounts SET used = used + 1 WHERE id = ?", (row["id"],))
+            else:
+                return error(402, "purchase_required", f"buy {USES_PER_PURCHASE} uses for {PRICE_MINOR} {CURRENCY}")
+            row = conn.execute("SELECT * FROM accounts WHERE id = ?", (row["id"],)).fetchone()
+        return jsonify(_account_json(row))
+
+    @app.post("/v1/billing/purchases")
+    def purchase() -> Any:
+        if client is None:
+            return error(503, "stripe_unavailable", "no Stripe key configured")
+        with db.connect() as conn:
+            row = find(conn, *identity())
+        if row is None:
+            return error(404, "account_not_found")
+        try:
+            intent = client.v1.payment_intents.create(params={
+                "amount": PRICE_MINOR, "currency": CURRENCY, "payment_method_types": ["card"],
+                "description": f"{USES_PER_PURCHASE} uses",
+                "metadata": {"account_id": row["id"], "oauth_provider": row["provider"], "external_id": row["external_id"]},
+            }, options={"idempotency_key": "purchase-" + secrets.token_hex(8)})
+        except stripe.StripeError as exc:
+            return error(502, "stripe_error", str(exc.user_message or exc.code or "Stripe refused the PaymentIntent"))
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO purchases VALUES (?, ?, ?, ?, 'pending', ?, NULL)",
+                         (intent.id, row["id"], PRICE_MINOR, USES_PER_PURCHASE, int(time.time())))
+        return jsonify({"payment_id": intent.id, "client_secret": intent.client_secret, "amount_minor": PRICE_MINOR,
+                        "currency": CURRENCY, "uses_purchased": USES_PER_PURCHASE, "status": intent.status}), 201
+
+    def really_succeeded(payment_id: str, metadata: dict[str, Any]) -> bool:
+        """Ask Stripe, not the event: is this intent ours, succeeded, and for the full price?"""
+        if "trusts_event" in app.config["FAULTS"]:
+            return True
+        if client is None:
+            return False
+        try:
+            intent = client.v1.payment_intents.retrieve(payment_id).to_dict()
+        except stripe.StripeError:
+            return False
+        return (intent.get("status") == "succeeded" and intent.get("amount_received") == PRICE_MINOR
+                and intent.get("currency") == CURRENCY
+                and (intent.get("metadata") or {}).get("account_id") == metadata.get("account_id"))
+
+    @app.post("/v1/billing/webhooks/stripe")
+    def webhook() -> Any:
+        payload = request.get_data(cache=False)
+        try:
+            if "no_signature_check" in app.config["FAULTS"]:
+                event = parse(payload)
+            else:
+                event = verify(payload, request.headers.get("Stripe-Signature"), app.config["WEBHOOK_SECRET"])
+        except BadEvent as exc:
+            return error(401 if exc.reason.startswith("stripe_signature") else 400, exc.reason)
+        if not well_formed(event):
+            return error(400, "payload_invalid")
+        if event["type"] != "payment_intent.succeeded":
+            return jsonify({"received": True, "ignored": event["type"]})
+        intent = event["data"]["object"]
+        metadata = intent.get("metadata") or {}
+        payment_id = str(intent.get("id", ""))
+        if not really_succeeded(payment_id, metadata):
+            return jsonify({"received": True, "credited": False})
+        uses = 2 if "wrong_uses" in app.config["FAULTS"] else USES_PER_PURCHASE
+        with db.transaction() as conn:
+            if "no_dedupe" not in app.config["FAULTS"]:
+                try:
+                    conn.execute("INSERT INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], int(time.time())))
+                except sqlite3.IntegrityError:
+                    return jsonify({"received": True, "duplicate": True})
+                done = conn.execute("UPDATE purchases SET status = 'credited', credited_event = ? "
+                                    "WHERE payment_id = ? AND status != 'credited'", (event["id"], payment_id)).rowcount
+                if not done and conn.execute("SELECT 1 FROM purchases WHERE payment_id = ?", (payment_id,)).fetchone():
+                    return jsonify({"received": True, "duplicate": True})  # the same payment, another event id
+            conn.execute("UPDATE accounts SET purchased = purchased + ? WHERE id = ?", (uses, metadata.get("account_id")))
+        return jsonify({"received": True, "credited": True})
+
+    return app
+
+
+def start(
+    webhook_secret: str,
+    *,
+    port: int = 0,
+    faults: frozenset[str] | set[str] = frozenset(),
+    **options: Any,
+) -> RunningServer:
+    """Serve the credits target on a free loopback port."""
+    app = create_app(webhook_secret, faults=faults, **options)
+    running = serve(app, port=port, name="credits")
+    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
+    return running
