@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from smoke.config import check_stripe_key
 from smoke.errors import ConfigError, SmokeError
 
 # Test cards → Stripe's test PaymentMethods for them.
@@ -15,6 +15,10 @@ TEST_PAYMENT_METHODS = {
     "4000002500003155": "pm_card_threeDSecure2Required",
 }
 
+# Stripe wants a return_url when the intent accepts redirect-based methods (automatic_payment_methods, the
+# default for new intents); a test card never redirects there, so any https URL will do.
+RETURN_URL = "https://stripe-smoke.invalid/payment-intent/return"
+
 
 @dataclass
 class Confirmation:
@@ -24,15 +28,24 @@ class Confirmation:
     message: str
 
 
-def confirm_intent(stripe_client: Any, intent_id: str, card: str = "4242424242424242") -> Confirmation:
-    """Confirm ``intent_id`` with the test PaymentMethod of ``card``; a decline is an answer, not an error."""
+def confirm_intent(api_key: str, intent_id: str, *, api_base: str | None = None,
+                   card: str = "4242424242424242") -> Confirmation:
+    """Confirm ``intent_id`` in test mode with the test PaymentMethod of ``card``; a decline is an answer, not an error.
+
+    A live key (``sk_live_``/``rk_live_``) is refused before anything is sent: this would take real money.
+    ``api_base`` aims at the local emulator offline; without it the call goes to Stripe (test mode).
+    """
     import stripe
 
-    from smoke.stripe_api import normalise_card
+    from smoke.stripe_api import client, normalise_card
 
+    key = check_stripe_key(api_key)
     method = TEST_PAYMENT_METHODS[normalise_card(card)]
+    if not intent_id.startswith("pi_"):
+        raise SmokeError(f"{intent_id!r} is not a PaymentIntent id (pi_…); check [purchase].payment_intent in the profile.")
     try:
-        intent = stripe_client.v1.payment_intents.confirm(intent_id, params={"payment_method": method})
+        intent = client(key, api_base).v1.payment_intents.confirm(
+            intent_id, params={"payment_method": method, "return_url": RETURN_URL})
     except stripe.CardError as exc:
         return Confirmation("declined", exc.user_message or "Your card has been declined.")
     except stripe.AuthenticationError:

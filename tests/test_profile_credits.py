@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from smoke.embedded import Embedded, start_embedded
+from smoke.errors import ConfigError
+from smoke.intents import confirm_intent
 from smoke.profiles import load_profile
-from smoke.reference.credits import FAULTS
+from smoke.reference.credits import FAULTS, PRICE_MINOR
 
 # fault → (the check meant to catch it, words its failure message must contain)
 CAUGHT_BY = {
@@ -64,3 +66,35 @@ def test_check_catches_fault(fault: str, credits_stack: Callable[..., Embedded],
     result = _run(run_suites, credits_stack(fault), monkeypatch, "-k", check)
     assert result.parseoutcomes().get("failed", 0) >= 1, result.stdout.str()
     assert words in result.stdout.str(), result.stdout.str()
+
+
+@pytest.mark.parametrize("key", ["sk_live_" + "x" * 24, "rk_live_" + "x" * 24])
+def test_confirm_refuses_live_keys_before_sending(key: str) -> None:
+    # 127.0.0.1:9 would refuse a connection: a ConfigError (not a network error) shows nothing was sent.
+    with pytest.raises(ConfigError, match="live Stripe key"):
+        confirm_intent(key, "pi_123", api_base="http://127.0.0.1:9")
+
+
+def test_confirm_intent_on_the_emulator() -> None:
+    from smoke.emulator import start_emulator
+    from smoke.stripe_api import client
+
+    emulator = start_emulator()
+    try:
+        stripe_client = client(emulator.api_key, emulator.url)
+
+        def new_intent() -> str:
+            return str(stripe_client.v1.payment_intents.create(params={
+                "amount": PRICE_MINOR, "currency": "usd", "automatic_payment_methods": {"enabled": True}}).id)
+
+        paid = new_intent()
+        assert confirm_intent(emulator.api_key, paid, api_base=emulator.url).status == "succeeded"
+        assert stripe_client.v1.payment_intents.retrieve(paid).status == "succeeded"
+        declined = confirm_intent(emulator.api_key, new_intent(), api_base=emulator.url, card="4000 0000 0000 0002")
+        assert declined.status == "declined" and "declined" in declined.message
+        three_ds = confirm_intent(emulator.api_key, new_intent(), api_base=emulator.url, card="4000002500003155")
+        assert three_ds.status == "requires_action"
+        with pytest.raises(ConfigError, match="test card"):
+            confirm_intent(emulator.api_key, paid, api_base=emulator.url, card="4111111111111112")
+    finally:
+        emulator.stop()

@@ -33,8 +33,7 @@ def test_confirmed_payment_intent_credits_exact_amount(smoke: Smoke, smoke_setti
     purchase = smoke.target.start_purchase()
     if not purchase.payment_intent:
         fail("The purchase answer has no PaymentIntent id; check [purchase].payment_intent in the profile.")
-    stripe_client = client(key, base)
-    confirmed = confirm_intent(stripe_client, purchase.payment_intent or "")
+    confirmed = confirm_intent(key, purchase.payment_intent or "", api_base=base)
     if confirmed.status != "succeeded":
         fail(f"Stripe did not let the test card pay {purchase.payment_intent}: {confirmed.message}.")
     effect = smoke.effect()
@@ -44,7 +43,7 @@ def test_confirmed_payment_intent_credits_exact_amount(smoke: Smoke, smoke_setti
     if outcome.ok:
         steady = hold_steady(smoke.target.read_state, seen, smoke_settings.settle)
         if steady.ok:
-            _redelivery_changes_nothing(smoke, stripe_client, purchase.payment_intent or "", seen)
+            _redelivery_changes_nothing(smoke, client(key, base), purchase.payment_intent or "", seen)
             return
         seen = steady.value
     moved = effect.moved(baseline, seen) if seen is not None else 0
