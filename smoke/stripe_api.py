@@ -27,12 +27,13 @@ def normalise_card(card: str) -> str:
     return digits
 
 
-def client(api_key: str, api_base: str | None = None) -> Any:
+def client(api_key: str, api_base: str | None = None, timeout: float = 20.0) -> Any:
     """A StripeClient for a test-mode key (refusing live keys), aimed at ``api_base`` when given."""
     import stripe
 
     key = check_stripe_key(api_key)
-    kwargs: dict[str, Any] = {"max_network_retries": 2}
+    # The SDK's own default waits 80 s per request; a smoke run should fail sooner than that.
+    kwargs: dict[str, Any] = {"max_network_retries": 2, "http_client": stripe.new_default_http_client(timeout=timeout)}
     if api_base:
         kwargs["base_addresses"] = {"api": api_base.rstrip("/")}
     return stripe.StripeClient(key, **kwargs)
