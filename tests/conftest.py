@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import smoke.suites
+from smoke.embedded import Embedded, start_embedded
+from smoke.profiles import load_profile
 from smoke.reference import topups
 from smoke.servers import RunningServer
 
@@ -36,6 +38,21 @@ def start_topups(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def stack() -> Iterator[Callable[..., Embedded]]:
+    """Start a profile's reference target (with faults) wired to its own local Stripe, as a deployment would be."""
+    started: list[Embedded] = []
+
+    def start(*faults: str, profile: str = "demo") -> Embedded:
+        running = start_embedded(load_profile(profile), faults=set(faults))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from smoke.embedded import Embedded, start_embedded
+from smoke.embedded import Embedded
 from smoke.errors import ConfigError
 from smoke.intents import confirm_intent
-from smoke.profiles import load_profile
 from smoke.reference.credits import FAULTS, PRICE_MINOR
 
 # fault → (the check meant to catch it, words its failure message must contain)
@@ -19,21 +18,6 @@ CAUGHT_BY = {
     "no_dedupe": ("test_confirmed_payment_intent_credits_exact_amount", "credits a redelivered payment again"),
     "wrong_uses": ("test_confirmed_payment_intent_credits_exact_amount", "credited the wrong amount"),
 }
-
-
-@pytest.fixture
-def credits_stack() -> Iterator[Callable[..., Embedded]]:
-    """The credits target (with faults) wired to its own local Stripe, as a deployment would be."""
-    started: list[Embedded] = []
-
-    def start(*faults: str) -> Embedded:
-        running = start_embedded(load_profile("credits"), faults=set(faults))
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def _run(run_suites: Callable[..., pytest.RunResult], running: Embedded, monkeypatch: pytest.MonkeyPatch,
@@ -48,10 +32,10 @@ def test_every_fault_has_a_check() -> None:
     assert set(CAUGHT_BY) == set(FAULTS)
 
 
-def test_faithful_target_is_green_and_credits_only_a_confirmed_payment(credits_stack: Callable[..., Embedded],
+def test_faithful_target_is_green_and_credits_only_a_confirmed_payment(stack: Callable[..., Embedded],
                                                                        run_suites: Callable[..., pytest.RunResult],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    result = _run(run_suites, credits_stack(), monkeypatch, "-v")
+    result = _run(run_suites, stack(profile="credits"), monkeypatch, "-v")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 15, result.stdout.str()
     out = result.stdout.str()
@@ -60,10 +44,10 @@ def test_faithful_target_is_green_and_credits_only_a_confirmed_payment(credits_s
 
 
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
-def test_check_catches_fault(fault: str, credits_stack: Callable[..., Embedded],
+def test_check_catches_fault(fault: str, stack: Callable[..., Embedded],
                              run_suites: Callable[..., pytest.RunResult], monkeypatch: pytest.MonkeyPatch) -> None:
     check, words = CAUGHT_BY[fault]
-    result = _run(run_suites, credits_stack(fault), monkeypatch, "-k", check)
+    result = _run(run_suites, stack(fault, profile="credits"), monkeypatch, "-k", check)
     assert result.parseoutcomes().get("failed", 0) >= 1, result.stdout.str()
     assert words in result.stdout.str(), result.stdout.str()
 

@@ -7,7 +7,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,25 +15,9 @@ import pytest
 
 from smoke import phases
 from smoke.config import Settings, resolve_settings
-from smoke.embedded import Embedded, start_embedded
-from smoke.profiles import load_profile
+from smoke.embedded import Embedded
 
 CLI = [sys.executable, "-m", "smoke.cli"]
-
-
-@pytest.fixture
-def stack() -> Iterator[Callable[..., Embedded]]:
-    """Start the demo target (with faults) wired to its own emulator, as a deployed target and Stripe would be."""
-    started: list[Embedded] = []
-
-    def start(*faults: str) -> Embedded:
-        running = start_embedded(load_profile("demo"), faults=set(faults))
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def settings_for(running: Embedded, reports: Path) -> Settings:
@@ -60,6 +44,14 @@ def created(running: Embedded, reports: Path) -> Path:
     """Create-only, in process: the receipt's path."""
     _receipt, path = phases.create(settings_for(running, reports), running.base_url, out=open(os.devnull, "w"))
     return path
+
+
+def behind_a_bot_check(receipt_path: Path) -> None:
+    """Point the receipt at the same session's page as a bot check shows it to the browser."""
+    receipt = json.loads(receipt_path.read_text())
+    base, fragment = receipt["checkout_url"].split("#", 1)
+    receipt["checkout_url"] = f"{base}?layout=botcheck#{fragment}"
+    receipt_path.write_text(json.dumps(receipt))
 
 
 def set_layout(running: Embedded, layout: str) -> None:
@@ -165,10 +157,7 @@ def test_browser_falls_back_to_the_api_when_the_page_cannot_be_automated(stack: 
     running = stack()
     settings = settings_for(running, tmp_path)
     path = created(running, tmp_path)
-    receipt = json.loads(path.read_text())
-    base, fragment = receipt["checkout_url"].split("#", 1)
-    receipt["checkout_url"] = f"{base}?layout=botcheck#{fragment}"  # the page shows a bot check to the browser
-    path.write_text(json.dumps(receipt))
+    behind_a_bot_check(path)
 
     out = tmp_path / "pay.log"
     with out.open("w") as log:
@@ -183,10 +172,7 @@ def test_browser_without_fallback_leaves_evidence_and_says_what_to_do(stack: Cal
     running = stack()
     settings = settings_for(running, tmp_path)
     path = created(running, tmp_path)
-    receipt = json.loads(path.read_text())
-    base, fragment = receipt["checkout_url"].split("#", 1)
-    receipt["checkout_url"] = f"{base}?layout=botcheck#{fragment}"
-    path.write_text(json.dumps(receipt))
+    behind_a_bot_check(path)
     paid = phases.pay(path, settings, via="browser", out=open(os.devnull, "w"))
     assert paid.status == "failed" and paid.artifacts
     assert {p.suffix for p in paid.artifacts} >= {".png", ".html"}

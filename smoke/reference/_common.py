@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import stripe
-from flask import Response, jsonify
+from flask import Flask, Response, jsonify
+
+from smoke.servers import RunningServer, serve
 
 TOLERANCE_SECONDS = 300
 
@@ -59,3 +61,11 @@ def stripe_client(api_key: str | None, api_base: str | None) -> stripe.StripeCli
     if not api_key:
         return None
     return stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None)
+
+
+def serve_target(app: Flask, name: str, port: int = 0) -> RunningServer:
+    """Serve a reference target on loopback; its own URL is its public one unless one was configured."""
+    running = serve(app, port=port, name=name)
+    if not app.config.get("PUBLIC_URL"):
+        app.config["PUBLIC_URL"] = running.url
+    return running

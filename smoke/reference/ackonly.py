@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from smoke.reference._common import BadEvent, error, parse, verify, well_formed
+from smoke.reference._common import BadEvent, error, parse, serve_target, verify, well_formed
 from smoke.reference._store import Database
-from smoke.servers import RunningServer, serve
+from smoke.servers import RunningServer
 
 FAULTS = {
     "accepts_bad_signatures": "answers 200 to every delivery, even one with a missing or bad signature",
@@ -99,4 +99,4 @@ def start(
     **options: Any,
 ) -> RunningServer:
     """Serve the acknowledge-only target on a free loopback port."""
-    return serve(create_app(webhook_secret, faults=faults, **options), port=port, name="ackonly")
+    return serve_target(create_app(webhook_secret, faults=faults, **options), "ackonly", port)

@@ -20,9 +20,9 @@ from typing import Any
 import stripe
 from flask import Flask, jsonify, request
 
-from smoke.reference._common import BadEvent, error, parse, stripe_client, verify, well_formed
+from smoke.reference._common import BadEvent, error, parse, serve_target, stripe_client, verify, well_formed
 from smoke.reference._store import Database
-from smoke.servers import RunningServer, serve
+from smoke.servers import RunningServer
 
 SERVICE_KEY = "svc_test_reference_credits_key"
 FREE_USES, PRICE_MINOR, USES_PER_PURCHASE, CURRENCY = 3, 500, 20, "usd"
@@ -215,7 +215,4 @@ def start(
     **options: Any,
 ) -> RunningServer:
     """Serve the credits target on a free loopback port."""
-    app = create_app(webhook_secret, faults=faults, **options)
-    running = serve(app, port=port, name="credits")
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
-    return running
+    return serve_target(create_app(webhook_secret, faults=faults, **options), "credits", port)

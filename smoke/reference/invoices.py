@@ -21,9 +21,9 @@ from typing import Any
 import stripe
 from flask import Flask, jsonify, request
 
-from smoke.reference._common import BadEvent, error, stripe_client, verify, well_formed
+from smoke.reference._common import BadEvent, error, serve_target, stripe_client, verify, well_formed
 from smoke.reference._store import Database
-from smoke.servers import RunningServer, serve
+from smoke.servers import RunningServer
 
 SERVICE_KEY = "svc_test_reference_invoices_key"
 
@@ -275,7 +275,4 @@ def start(
     **options: Any,
 ) -> RunningServer:
     """Serve the invoices target on a free loopback port."""
-    app = create_app(webhook_secret, faults=faults, **options)
-    running = serve(app, port=port, name="invoices")
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
-    return running
+    return serve_target(create_app(webhook_secret, faults=faults, **options), "invoices", port)

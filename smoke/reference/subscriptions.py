@@ -23,9 +23,9 @@ import jwt
 import stripe
 from flask import Flask, jsonify, request
 
-from smoke.reference._common import BadEvent, stripe_client, verify, well_formed
+from smoke.reference._common import BadEvent, serve_target, stripe_client, verify, well_formed
 from smoke.reference._store import Database
-from smoke.servers import RunningServer, serve
+from smoke.servers import RunningServer
 
 FAULTS = {
     "credits_unpaid": "marks a payment paid on a checkout.session.completed whose payment_status is unpaid",
@@ -300,7 +300,4 @@ def start(
     **options: Any,
 ) -> RunningServer:
     """Serve the subscriptions target on a free loopback port."""
-    app = create_app(webhook_secret, faults=faults, **options)
-    running = serve(app, port=port, name="subscriptions")
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
-    return running
+    return serve_target(create_app(webhook_secret, faults=faults, **options), "subscriptions", port)

@@ -22,8 +22,9 @@ from typing import Any
 import stripe
 from flask import Flask, Response, jsonify, request
 
+from smoke.reference._common import serve_target
 from smoke.reference._store import Database
-from smoke.servers import RunningServer, serve
+from smoke.servers import RunningServer
 
 FAULTS = {
     "no_signature_check": "credits without checking the Stripe-Signature header at all",
@@ -398,7 +399,4 @@ def start(
     **options: Any,
 ) -> RunningServer:
     """Serve the top-ups target on a free loopback port."""
-    app = create_app(webhook_secret, faults=faults, **options)
-    running = serve(app, port=port, name="topups")
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"] or running.url
-    return running
+    return serve_target(create_app(webhook_secret, faults=faults, **options), "topups", port)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from smoke.checks import Sent, Smoke, fail
-from smoke.events import CHECKOUT_PAYMENT_SEQUENCE, build_event
+from smoke.events import CHECKOUT_PAYMENT_SEQUENCE
 
 pytestmark = [pytest.mark.simulated, pytest.mark.needs("state", "simulated_credit")]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from _wait import wait_until
 
 from smoke.emulator.page import format_amount
 
@@ -20,17 +20,6 @@ def page(browser: Any) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
-
-
-def _until(check: Callable[[], Any], seconds: float = 10) -> Any:
-    """Poll ``check`` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("amount", "currency", "shown"), [
@@ -66,7 +55,7 @@ def test_pay_button_waits_for_the_animation_then_says_pay(page, make_session):
     page.goto(make_session("card").url)
     button = page.locator('[data-testid="hosted-payment-submit-button"]')
     assert "SubmitButton" in button.get_attribute("class")
-    _until(button.is_enabled, 5)
+    wait_until(button.is_enabled, 5)
     assert button.inner_text().strip() == "Pay $5.00"
 
 
@@ -91,7 +80,7 @@ def test_link_is_hidden_checked_and_pay_then_demands_a_phone(page, emulator, mak
     page.select_option("#billingCountry", "US")
     page.fill("#billingPostalCode", "42424")
     button = page.locator('[data-testid="hosted-payment-submit-button"]')
-    _until(button.is_enabled, 5)
+    wait_until(button.is_enabled, 5)
     button.click()
     error = page.locator('[role="alert"]').filter(has_text="phone number")
     error.wait_for(state="visible", timeout=5000)

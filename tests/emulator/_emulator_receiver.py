@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ class Receiver:
     fail_first: int = 0  # answer 500 to this many deliveries before succeeding
     slow_first: int = 0  # sleep past the emulator's timeout on this many deliveries
     slow_seconds: float = 0.0
+    released: threading.Event = field(default_factory=threading.Event)  # set it to answer held deliveries now
     received: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,7 +55,7 @@ class Receiver:
                 call = self.calls
             status = 200
             if call <= self.slow_first:
-                time.sleep(self.slow_seconds)
+                self.released.wait(self.slow_seconds)  # held past the emulator's timeout, unless released
             elif call <= self.slow_first + self.fail_first:
                 status = 500
             with self.lock:
