@@ -12,7 +12,9 @@ from smoke.embedded import Embedded, start_embedded
 from smoke.evidence import attach_evidence
 from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
 from smoke.errors import ConfigError, SmokeError
+from smoke.foundations import FOUNDATIONS, Foundations
 from smoke.profiles import Profile, load_profile
+from smoke.verdicts import Blocked
 from smoke.redact import REDACTOR
 from smoke.signing import check_webhook_secret
 from smoke.target import TargetClient, open_target
@@ -83,9 +85,16 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedde
         client.close()
 
 
+@pytest.fixture(scope="session")
+def smoke_foundations() -> Foundations:
+    """The foundations the checks stand on (route, credit, dedupe), each probed once per session."""
+    return Foundations()
+
+
 @pytest.fixture
-def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Smoke]:
-    """The helper a check works with; refuses simulated events against a production target."""
+def smoke(smoke_target: TargetClient, smoke_settings: Settings, smoke_foundations: Foundations,
+          request: pytest.FixtureRequest) -> Iterator[Smoke]:
+    """The helper a check works with; refuses simulated events against a production target, blocks on foundations."""
     profile = smoke_target.profile
     if request.node.get_closest_marker("simulated") and (profile.production or smoke_settings.production) \
             and not smoke_settings.allow_production:
@@ -95,9 +104,19 @@ def smoke(smoke_target: TargetClient, smoke_settings: Settings, request: pytest.
         for capability in marker.args:
             if not profile.can(capability):
                 pytest.skip(f"the {profile.name} profile says the target cannot do this: {_NEEDS.get(capability, capability)}")
-    smoke_target.begin_check()
-    helper = Smoke(smoke_target, smoke_settings)
+    helper = Smoke(smoke_target, smoke_settings, smoke_foundations)
     first = smoke_target.exchange_seq + 1
+    try:
+        for marker in request.node.iter_markers("depends_on"):
+            for name in marker.args:
+                if name not in FOUNDATIONS:
+                    raise ConfigError(f"@pytest.mark.depends_on({name!r}): there is no such foundation; use one of "
+                                      f"{', '.join(FOUNDATIONS)}.")
+                smoke_foundations.require(name, helper)
+    except Blocked:
+        attach_evidence(request.node, helper, [e for e in smoke_target.exchanges if e.seq >= first])
+        raise
+    smoke_target.begin_check()
     yield helper
     attach_evidence(request.node, helper, [e for e in smoke_target.exchanges if e.seq >= first])
 

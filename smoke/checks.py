@@ -5,21 +5,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pytest
+from _pytest.outcomes import Failed
 
 from smoke.config import Settings
 from smoke.effects import Effect
 from smoke.events import Payment, build_event, deep_merge, to_body
 from smoke.signing import delivery_headers
 from smoke.target import Delivery, TargetClient
-from smoke.waiting import hold_steady, wait_for
+from smoke.verdicts import Finding, Inconclusive, Verdict, credit_mismatch, judge_credit
+from smoke.waiting import Outcome, hold_steady, wait_for
+
+if TYPE_CHECKING:
+    from smoke.foundations import Foundations
 
 
-def fail(message: str) -> None:
-    """Fail the check with one readable message and no traceback."""
-    pytest.fail(message, pytrace=False)
+class Failure(Failed):  # type: ignore[misc]
+    """A check's failure: one readable message, no traceback, and the short id of its cause."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(msg=message, pytrace=False)
+        self.cause = cause
+
+
+def fail(message: str, cause: str = "") -> NoReturn:
+    """Fail the check with one readable message (naming the one cause the evidence supports) and no traceback."""
+    raise Failure(message, cause)
+
+
+def conclude(finding: Finding) -> None:
+    """End a check with a finding: return when it passed, else fail, or report it inconclusive."""
+    if finding.verdict is Verdict.FAILED:
+        fail(finding.message, finding.cause)
+    if finding.verdict is Verdict.INCONCLUSIVE:
+        raise Inconclusive(finding.message, finding.cause)
+
+
+@dataclass
+class Credit:
+    """What the state did after a crediting event: ``credited``, ``credited_twice``, ``wrong_amount`` or None."""
+
+    code: str | None
+    seen: Any
+    elapsed: float
 
 
 @dataclass
@@ -44,7 +73,13 @@ class Smoke:
 
     target: TargetClient
     settings: Settings
+    foundations: Foundations | None = None
     sent: list[Sent] = field(default_factory=list)
+
+    @property
+    def observable(self) -> bool:
+        """True when a simulated credit shows in a readable state (the profile has [state] and simulated_credit)."""
+        return self.target.profile.can("state") and self.target.profile.can("simulated_credit")
 
     # -- events -----------------------------------------------------------------------
     @property
@@ -60,7 +95,8 @@ class Smoke:
         """Fresh, consistent ids for one payment by this buyer."""
         return Payment(amount=self.amount, email=str(self.target.results.get("var", {}).get("email", "buyer@example.test")))
 
-    def event(self, event_type: str, payment: Payment | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def event(self, event_type: str, payment: Payment | None = None, overrides: dict[str, Any] | None = None,
+              *, api_version: str | None = None) -> dict[str, Any]:
         """An event of ``event_type`` carrying the profile's fields (all of them when it is the crediting kind of object)."""
         payment = payment or self.payment()
         fields = self.target.credit_fields()
@@ -69,11 +105,16 @@ class Smoke:
             fields = {"metadata": fields["metadata"]} if "metadata" in fields else {}
         if overrides:
             fields = deep_merge(dict(fields), overrides)
-        return build_event(event_type, payment, fields, api_version=self.target.profile.api_version)
+        return build_event(event_type, payment, fields, api_version=api_version or self.api_version)
 
-    def crediting_event(self, payment: Payment | None = None) -> dict[str, Any]:
+    @property
+    def api_version(self) -> str:
+        """The API version events are shaped for (--api-version, else the profile's)."""
+        return self.settings.api_version or self.target.profile.api_version
+
+    def crediting_event(self, payment: Payment | None = None, *, api_version: str | None = None) -> dict[str, Any]:
         """The event that should credit the buyer once."""
-        return self.event(self.target.profile.credit_event, payment)
+        return self.event(self.target.profile.credit_event, payment, api_version=api_version)
 
     def send(
         self,
@@ -107,45 +148,69 @@ class Smoke:
         return self.target.effect()
 
     def read(self) -> Any:
-        """The credit state now (waiting out a 429 within the deadline)."""
+        """The credit state now (waiting out a 429 within the deadline; inconclusive when throttled past it)."""
         outcome = wait_for(self.target.read_state, lambda _v: True, self.settings.timeout)
         if not outcome.ok:
-            fail(f"Could not read the credit state within {self.settings.timeout:g}s (rate limited {outcome.rate_limited}×); raise --smoke-timeout or --rate-limit.")
+            raise Inconclusive(_throttled("read the credit state", outcome, self.settings.timeout), "throttled")
         return outcome.value
 
-    def expect_credit(self, baseline: Any, sent: Sent, what: str = "") -> float:
-        """Wait until the state shows exactly one credit from ``baseline``; fail naming what went wrong."""
+    def await_credit(self, baseline: Any) -> Credit:
+        """Wait for exactly one credit from ``baseline`` and stay a moment for a second; say what the state did."""
         effect = self.effect()
         if not effect.numeric and (baseline == effect.to or (effect.from_ is not None and baseline != effect.from_)):
-            fail(f"{what or sent.summary}: the state was {baseline!r} before the payment, not {effect.from_!r}, so "
-                 f"a change to {effect.to!r} cannot be observed; the check needs a fresh subject each time (e.g. a "
-                 "[[setup]] step with per_check = true that creates an open invoice).")
+            fail(f"The state was {baseline!r} before the payment, not {effect.from_!r}, so a change to {effect.to!r} "
+                 "cannot be observed; the check needs a fresh subject each time (e.g. a [[setup]] step with "
+                 "per_check = true that creates an open invoice).", "stale_subject")
         outcome = wait_for(self.target.read_state, lambda v: effect.reached(baseline, v), self.settings.timeout,
                            stop=lambda v: effect.numeric and effect.moved(baseline, v) > 1)
         if outcome.ok:
             # Stay a moment longer: a second credit may be just behind the first.
             steady = hold_steady(self.target.read_state, outcome.value, self.settings.settle)
+            if steady.cut_short:
+                raise Inconclusive(_throttled("watch the state after the credit", steady, self.settings.settle), "throttled")
             if steady.ok:
-                return outcome.elapsed
+                return Credit("credited", outcome.value, outcome.elapsed)
             outcome = steady
-        seen = outcome.value
-        label = what or sent.summary
-        if effect.numeric and seen is not None and effect.moved(baseline, seen) != 0:
-            moved = effect.moved(baseline, seen)
-            if moved > 1 and float(moved).is_integer():
-                fail(f"{label}: credited {int(moved)} times ({effect.describe(baseline)} expected, saw {seen}).")
-            fail(f"{label}: credited the wrong amount: expected {effect.describe(baseline)}, saw {seen} "
-                 f"(+{_fmt(float(seen) - float(baseline))}).")
-        fail(f"{label}: the webhook answered {sent.delivery.status} but the credit state did not move "
-             f"({effect.describe(baseline)} expected, still {seen} after {self.settings.timeout:g}s). "
-             "Stripe will not retry an acknowledged event, so this credit is lost.")
-        return 0.0
+        code = judge_credit(effect, baseline, outcome.value)
+        if code is None and outcome.cut_short:
+            raise Inconclusive(_throttled("see the credit", outcome, self.settings.timeout), "throttled")
+        return Credit(code, outcome.value, outcome.elapsed)
 
-    def expect_unchanged(self, baseline: Any, what: str) -> None:
-        """Check that the state stays at ``baseline`` for the settle window."""
-        steady = hold_steady(self.target.read_state, baseline, self.settings.settle)
-        if not steady.ok:
-            fail(f"{what}: the credit state moved from {baseline} to {steady.value}.")
+    def expect_credit(self, baseline: Any, sent: Sent, what: str = "", cause: str = "") -> float:
+        """Wait until the state shows exactly one credit from ``baseline``; fail naming what went wrong."""
+        credit = self.await_credit(baseline)
+        if credit.code == "credited":
+            return credit.elapsed
+        effect = self.effect()
+        label = what or sent.summary
+        if credit.code is not None:
+            fail(f"{label}: {credit_mismatch(credit.code, effect, baseline, credit.seen)}.", cause or credit.code)
+        fail(f"{label}: the webhook answered {sent.delivery.status} but the credit state did not move "
+             f"({effect.describe(baseline)} expected, still {credit.seen} after {self.settings.timeout:g}s). "
+             "Stripe will not retry an acknowledged event, so this credit is lost.", cause or "not_credited")
+
+    def changed(self, baseline: Any) -> Any:
+        """Watch the state for the settle window; the first value a non-crediting event must not cause, else None."""
+        effect = self.effect()
+        outcome = wait_for(self.target.read_state, lambda v: effect.unwanted(baseline, v), self.settings.settle,
+                           start=0.1, cap=max(0.1, self.settings.settle / 3))
+        if outcome.ok:
+            return outcome.value
+        if outcome.cut_short:
+            raise Inconclusive(_throttled("watch the credit state", outcome, self.settings.settle), "throttled")
+        return None
+
+    def expect_unchanged(self, baseline: Any, what: str, cause: str = "") -> None:
+        """Check that the state does not move (for a state change: does not reach ``to``) in the settle window."""
+        seen = self.changed(baseline)
+        if seen is not None:
+            fail(f"{what}: the credit state moved from {baseline} to {seen}.", cause)
+
+
+def _throttled(what: str, outcome: Outcome[Any], window: float) -> str:
+    return (f"Inconclusive: could not {what} within {window:g}s: the target answered 429 {outcome.rate_limited}× and "
+            "asked to wait past the deadline. Nothing is known about the target; raise --smoke-timeout, or lower "
+            "--rate-limit (the profile's rate_limit_per_minute) to the target's real limit.")
 
 
 def _fmt(value: float) -> str:

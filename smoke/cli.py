@@ -10,7 +10,7 @@ from typing import Any
 
 from smoke.errors import ConfigError, SmokeError
 
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_CONFIG, EXIT_INCONCLUSIVE = 0, 1, 3, 4, 6
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -47,7 +47,9 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 # pytest's exit status → ours: 3 and 4 are set by the plugin for an unreachable target and bad
 # configuration; pytest's own usage errors (4) and "no tests selected" (5) are configuration too.
-_EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_FAILED, 3: EXIT_UNREACHABLE, 4: EXIT_CONFIG, 5: EXIT_CONFIG}
+# 6 (EXIT_INCONCLUSIVE) is the plugin's too: nothing failed, but something could not be observed.
+_EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_FAILED, 3: EXIT_UNREACHABLE, 4: EXIT_CONFIG, 5: EXIT_CONFIG,
+               6: EXIT_INCONCLUSIVE}
 
 
 def _send(args: argparse.Namespace, extra: list[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,12 @@ OPTIONS: tuple[Option, ...] = (
            "seconds verify waits for the credit of a real payment"),
     Option("reports_dir", "--reports-dir", "SMOKE_REPORTS_DIR", str, "reports",
            "folder for receipts, artifacts and summaries"),
+    Option("api_version", "--api-version", "SMOKE_API_VERSION", str, None,
+           "Stripe API version to shape simulated events for (default: the profile's [webhook] api_version)"),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -94,6 +98,7 @@ class Settings:
     receipt_file: str | None = None
     verify_deadline: float = 600.0
     reports_dir: str = "reports"
+    api_version: str | None = None
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
@@ -134,6 +139,9 @@ def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str
         check_stripe_key(settings.stripe_api_key)
     if settings.phase not in (None, "all", "create-only", "verify-only", "off"):
         raise ConfigError(f"--phase must be all, create-only, verify-only or off, not {settings.phase!r}.")
+    if settings.api_version and not _API_VERSION.fullmatch(settings.api_version):
+        raise ConfigError(f"--api-version must be a Stripe API version such as 2025-04-30.basil or 2022-08-01, "
+                          f"not {settings.api_version!r}.")
     if settings.payer not in ("browser", "api", "person"):
         raise ConfigError(f"SMOKE_PAYER must be browser, api or person, not {settings.payer!r}.")
     return settings

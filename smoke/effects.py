@@ -15,6 +15,8 @@ class Effect:
     delta: float | None = None
     to: Any = None
     from_: Any = None
+    # States a non-crediting event may lead to; None means any state but ``to`` (only reaching ``to`` is a credit).
+    may_become: tuple[Any, ...] | None = None
 
     @property
     def numeric(self) -> bool:
@@ -34,6 +36,14 @@ class Effect:
         if not self.numeric:
             return 1.0 if value == self.to and baseline != self.to else 0.0
         return (_number(value) - _number(baseline)) / self.delta if self.delta else 0.0
+
+    def unwanted(self, baseline: Any, value: Any) -> bool:
+        """True when ``value`` is a change a non-crediting event must not cause (a credit, or a state not allowed)."""
+        if value is None or value == baseline:
+            return False
+        if self.numeric or value == self.to:
+            return True
+        return self.may_become is not None and value not in self.may_become
 
     def describe(self, baseline: Any) -> str:
         """A short phrase such as ``1200 → 1700 (+500)`` or ``open → paid``."""

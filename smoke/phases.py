@@ -19,11 +19,12 @@ from smoke.profiles import Profile, load_profile
 from smoke.receipts import Receipt, load, save
 from smoke.redact import REDACTOR
 from smoke.target import TargetClient, open_target
+from smoke.verdicts import EXIT_INCONCLUSIVE, credit_mismatch, judge_credit
 from smoke.waiting import hold_steady, wait_for
 
 # Verdicts of verify and their exit codes, so CI can tell them apart.
 EXIT_CODES = {"verified": 0, "not_paid": 10, "paid_not_credited": 11, "wrong_amount": 12,
-              "credited_twice": 13, "not_credited": 14}
+              "credited_twice": 13, "not_credited": 14, "inconclusive": EXIT_INCONCLUSIVE}
 
 
 @dataclass
@@ -108,12 +109,8 @@ def _restore(receipt: Receipt, settings: Settings) -> TargetClient:
 
 
 def _judge(effect: Effect, baseline: Any, seen: Any) -> str | None:
-    if seen is None or seen == baseline:
-        return None
-    if effect.reached(baseline, seen):
-        return "verified"
-    moved = effect.moved(baseline, seen)
-    return "credited_twice" if effect.numeric and moved > 1 and float(moved).is_integer() else "wrong_amount"
+    code = judge_credit(effect, baseline, seen)
+    return "verified" if code == "credited" else code
 
 
 def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = None) -> Verdict:
@@ -152,6 +149,8 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
                            start=0.05, cap=2.0, stop=stripe_says_expired)
         seen = outcome.value
         verdict_code = _judge(effect, receipt.baseline, seen)
+        if verdict_code is None and outcome.cut_short:
+            verdict_code = "inconclusive"
         if verdict_code == "verified":
             steady = hold_steady(client.read_state, seen, settings.settle)
             verdict_code = _judge(effect, receipt.baseline, steady.value) if not steady.ok else "verified"
@@ -183,10 +182,13 @@ def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stri
     expected = effect.describe(receipt.baseline)
     if code == "verified":
         return Verdict("verified", f"Verified: the credit state went {expected} for {receipt.buyer} ({ids}).")
-    if code == "credited_twice":
-        return Verdict("credited_twice", f"Credited twice: expected {expected}, saw {seen} ({ids}); the webhook does not dedupe.")
-    if code == "wrong_amount":
-        return Verdict("wrong_amount", f"Credited the wrong amount: expected {expected}, saw {seen} ({ids}).")
+    if code in ("credited_twice", "wrong_amount"):
+        phrase = credit_mismatch(code, effect, receipt.baseline, seen)
+        return Verdict(code, f"{phrase[0].upper()}{phrase[1:]} ({ids}).")
+    if code == "inconclusive":
+        return Verdict("inconclusive", f"Inconclusive: the target answered 429 and asked to wait past the deadline, so "
+                                       f"the credit state could not be read (expected {expected}; {ids}). Nothing is "
+                                       "known about the payment yet: run verify again later, or raise --deadline.")
     if stripe is None:
         return Verdict("not_credited", f"No credit after {deadline:g}s (still {seen}, expected {expected}; {ids}). "
                                        "Give STRIPE_API_KEY to tell 'not paid' from 'paid but not credited'.")

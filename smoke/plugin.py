@@ -11,8 +11,10 @@ from smoke.config import OPTIONS
 from smoke.errors import SmokeError
 from smoke.redact import REDACTOR
 from smoke.reporting import MARK, Summary
+from smoke.verdicts import CAUSE_PROPERTY, EXIT_INCONCLUSIVE, VERDICT_PROPERTY, Verdict
 
-from smoke._fixtures import smoke, smoke_embedded, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
+from smoke._fixtures import (  # noqa: F401  (fixtures)
+    smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,6 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SUMMARY] = Summary(config)
     config.addinivalue_line("markers", "simulated: the check sends simulated signed events (refused against production targets)")
     config.addinivalue_line("markers", "needs(capability): the check skips unless the profile supports the capability")
+    config.addinivalue_line("markers", "depends_on(foundation): the check is blocked when that foundation (route, "
+                                       "credit, dedupe) or one beneath it failed")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -46,6 +50,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    if call.excinfo is not None:
+        _record_verdict(item, report, call.excinfo.value)
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
         path, line, reason = report.longrepr
         report.longrepr = (path, line, REDACTOR.redact(reason))
@@ -55,6 +61,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 _SUMMARY = pytest.StashKey[Summary]()
+
+
+def _record_verdict(item: pytest.Item, report: pytest.TestReport, exc: BaseException) -> None:
+    """Carry a blocked/inconclusive verdict and a failure's cause as properties (they cross xdist, and JUnit
+    writes the item's properties as the test case's ``<properties>``)."""
+    verdict = getattr(exc, "verdict", None)
+    cause = getattr(exc, "cause", "")
+    properties: list[tuple[str, object]] = []
+    if isinstance(verdict, Verdict) and verdict in (Verdict.BLOCKED, Verdict.INCONCLUSIVE):
+        properties.append((VERDICT_PROPERTY, verdict.value))
+        if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason) — the reason without "Skipped: "
+            path, line, _ = report.longrepr
+            report.longrepr = (path, line, str(getattr(exc, "msg", "") or exc))
+        if verdict is Verdict.BLOCKED and getattr(exc, "foundation_failed", True):
+            properties.append((VERDICT_PROPERTY + "_fails_run", True))
+    if cause:
+        properties.append((CAUSE_PROPERTY, cause))
+    report.user_properties.extend(properties)
+    item.user_properties.extend(properties)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run with nothing failed still fails when a check was blocked by a failure; it is inconclusive when one was."""
+    if exitstatus != 0 or _SUMMARY not in session.config.stash:
+        return
+    summary = session.config.stash[_SUMMARY]
+    if summary.blocked_by_failure:
+        session.exitstatus = 1
+    elif any(row.verdict == Verdict.INCONCLUSIVE.value for row in summary.rows.values()):
+        session.exitstatus = EXIT_INCONCLUSIVE
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -23,7 +23,7 @@ _SCHEMA: dict[str, set[str]] = {
              "given", "per_check"},
     "auth": {"headers"},
     "state": {"request", "json", "params", "value", "where"},
-    "effect": {"delta", "from", "to"},
+    "effect": {"delta", "from", "to", "may_become"},
     "ledger": {"request", "params", "headers", "entries"},
     "purchase": {"request", "json", "form", "headers", "params", "expect_status", "secrets",
                  "on_status", "session_id", "checkout_url", "payment_intent"},
@@ -84,6 +84,8 @@ class Profile:
     delta: Any = None
     state_from: Any = None
     state_to: Any = None
+    # The states a non-crediting event may lead to (None: any state but ``to``).
+    state_may_become: tuple[Any, ...] | None = None
     purchase: Step | None = None
     webhook_path: str = ""
     credit_event: str = "checkout.session.completed"
@@ -233,6 +235,10 @@ class _Parser:
             raise self.fail("effect", "has both delta and from/to", "choose a numeric delta or a from → to change")
         if state is not None and "delta" not in effect and "to" not in effect:
             raise self.fail("effect", "is missing", 'add [effect] with delta = "${var:amount}" or from/to values')
+        may_become = effect.get("may_become")
+        if may_become is not None and ("to" not in effect or not isinstance(may_become, list)):
+            raise self.fail("effect.may_become", "must be a list beside from/to",
+                            'list the states a non-crediting event may lead to, e.g. may_become = ["failed"]')
         webhook = self.keys(data.get("webhook", {}), "webhook", "webhook")
         if "class" not in data and not str(webhook.get("path", "")).startswith("/"):
             raise self.fail("webhook.path", "is missing or not a path", 'write e.g. path = "/api/webhooks/stripe"')
@@ -269,6 +275,7 @@ class _Parser:
             delta=effect.get("delta"),
             state_from=effect.get("from"),
             state_to=effect.get("to"),
+            state_may_become=tuple(effect["may_become"]) if effect.get("may_become") is not None else None,
             purchase=self.step(data["purchase"], "purchase", "purchase") if "purchase" in data else None,
             webhook_path=str(webhook.get("path", "")),
             credit_event=str(webhook.get("credit_event", "checkout.session.completed")),

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from smoke.redact import REDACTOR
+from smoke.verdicts import VERDICT_PROPERTY
 
 MARK = ("stripe_smoke", "check")
-ICONS = {"passed": "✅ passed", "failed": "❌ failed", "skipped": "⏭ skipped", "error": "💥 error"}
+ICONS = {"passed": "✅ passed", "failed": "❌ failed", "blocked": "⛔ blocked", "inconclusive": "❔ inconclusive",
+         "skipped": "⏭ skipped", "error": "💥 error"}
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Summary:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, Row] = {}
+        self.blocked_by_failure = False
 
     def record(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the check's row."""
@@ -53,8 +56,12 @@ class Summary:
         name = report.nodeid.split("/")[-1]
         row = self.rows.setdefault(report.nodeid, Row(name, "passed", 0.0, ""))
         row.seconds += report.duration
+        properties = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
+        if properties.get(VERDICT_PROPERTY + "_fails_run"):
+            self.blocked_by_failure = True
         if report.when == "call" or report.outcome != "passed":
             verdict = "error" if report.failed and report.when != "call" else report.outcome
+            verdict = str(properties.get(VERDICT_PROPERTY, verdict))
             if verdict != "passed" or row.verdict == "passed":
                 row.verdict, row.reason = verdict, _reason(report) or row.reason
 
@@ -78,7 +85,8 @@ class Summary:
             line = f"{row.check[:width]:<{width}}  {row.verdict:<7}  {row.seconds:6.2f}s"
             if row.reason:
                 line += f"  {row.reason[:160]}"
-            writer.line(line, red=row.verdict in ("failed", "error"), green=row.verdict == "passed")
+            writer.line(line, red=row.verdict in ("failed", "error", "blocked"), green=row.verdict == "passed",
+                        yellow=row.verdict == "inconclusive")
 
     def write(self) -> Path | None:
         """Write ``summary.md`` into the reports folder (and append to $GITHUB_STEP_SUMMARY when set)."""

@@ -283,7 +283,8 @@ class TargetClient:
                 return Effect(delta=float(delta))
             except (TypeError, ValueError):
                 raise ConfigError(f"{self.profile.source}: [effect].delta resolved to {delta!r}, not a number; fix it.") from None
-        return Effect(to=self.fill(self.profile.state_to, "[effect].to"), from_=self.fill(self.profile.state_from, "[effect].from"))
+        return Effect(to=self.fill(self.profile.state_to, "[effect].to"), from_=self.fill(self.profile.state_from, "[effect].from"),
+                      may_become=self.profile.state_may_become)
 
     def credit_fields(self) -> dict[str, Any]:
         """The fields the crediting event's ``data.object`` must carry for this buyer."""

@@ -72,6 +72,8 @@ class Outcome(Generic[T]):
     reads: int
     elapsed: float
     rate_limited: int = 0
+    # True when a 429 asked for a wait past the deadline: the wait ended early and proved nothing.
+    cut_short: bool = False
 
 
 def wait_for(
@@ -97,14 +99,16 @@ def wait_for(
                 return Outcome(value, True, reads, time.monotonic() - begin, limited)
             if stop is not None and stop(value):
                 return Outcome(value, False, reads, time.monotonic() - begin, limited)
-            pause = next(intervals)
+            pause, throttled = next(intervals), False
         except RateLimited as exc:
             limited += 1
-            pause = exc.retry_after
+            pause, throttled = exc.retry_after, True
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or pause > remaining and limited:
-            # Asked to come back after the deadline: stop now rather than break the rule.
+        if remaining <= 0:
             return Outcome(value, False, reads, time.monotonic() - begin, limited)
+        if pause > remaining and throttled:
+            # Asked to come back after the deadline: stop now rather than break the rule.
+            return Outcome(value, False, reads, time.monotonic() - begin, limited, cut_short=True)
         time.sleep(min(pause, remaining))
 
 
@@ -119,4 +123,5 @@ def hold_steady(
     begin = time.monotonic()
     outcome = wait_for(read, lambda v: v != expected, duration, start=interval, cap=max(interval, duration / 3))
     # "Done" here means it changed, which is the failure.
-    return Outcome(outcome.value, not outcome.ok, outcome.reads, time.monotonic() - begin, outcome.rate_limited)
+    return Outcome(outcome.value, not outcome.ok, outcome.reads, time.monotonic() - begin, outcome.rate_limited,
+                   cut_short=outcome.cut_short)

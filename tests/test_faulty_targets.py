@@ -4,33 +4,56 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from smoke.reference.topups import FAULTS
 from smoke.servers import RunningServer
 
-# fault → (the check meant to catch it, words its failure message must contain, extra options)
-CAUGHT_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "no_signature_check": ("test_forged_event_is_rejected and missing_header", "does not check signatures", ()),
-    "any_signature": ("test_forged_event_is_rejected and wrong_secret", "does not verify the signature against its secret", ()),
-    "no_timestamp_tolerance": ("test_forged_event_is_rejected and stale_timestamp", "no timestamp tolerance", ()),
-    "accepts_v0": ("test_forged_event_is_rejected and v0_only", "accepts the v0 scheme", ()),
-    "crashes_on_bad_header": ("test_forged_event_is_rejected and malformed_header", "crashes instead of rejecting", ()),
-    "reserialized_body": ("test_signed_event_credits_exact_amount", "re-serialised body", ()),
-    "no_dedupe": ("test_redelivery_credits_once", "does not dedupe on the event id", ()),
-    "check_then_insert": ("test_concurrent_duplicates_credit_once", "check-then-insert race", ()),
-    "credits_unpaid": ("test_event_does_not_credit and unpaid_session", "unpaid session", ()),
-    "credits_failed_payment": ("test_event_does_not_credit and failed_payment", "failed payment", ()),
-    "credits_every_success": ("test_payment_event_sequence_credits_once", "credits on more than one", ()),
-    "wrong_amount": ("test_signed_event_credits_exact_amount", "credited the wrong amount", ()),
-    "error_on_unknown": ("test_event_does_not_credit and unknown_type", "acknowledge events you do not act on", ()),
-    "error_on_bad_json": ("test_bad_body_is_refused_cleanly and not_json", "crashes on bad input", ()),
-    "slow_ack": ("test_acknowledges_within_window", "to acknowledge", ("--ack-seconds", "0.3")),
-    "ack_without_credit": ("test_signed_event_credits_exact_amount", "this credit is lost", ()),
-    "records_before_processing": ("test_signed_event_credits_exact_amount", "records the event before processing it", ()),
-    "ignores_refunds": ("test_refund_reverses_the_credit", "ignores charge.refunded", ()),
-    "credits_wrong_account": ("test_signed_event_credits_exact_amount", "this credit is lost", ()),
+from _verdicts import other_causes_named, read_junit
+
+# fault → (the check meant to catch it, the cause it must name, words its message must contain, extra options)
+CAUGHT_BY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "no_signature_check": ("test_forged_event_is_rejected and missing_header", "forgery_missing_header",
+                           "does not check signatures", ()),
+    "any_signature": ("test_forged_event_is_rejected and wrong_secret", "forgery_wrong_secret",
+                      "does not verify the signature against its secret", ()),
+    "no_timestamp_tolerance": ("test_forged_event_is_rejected and stale_timestamp", "forgery_stale_timestamp",
+                               "no timestamp tolerance", ()),
+    "loose_tolerance": ("test_forged_event_is_rejected and slightly_stale", "forgery_slightly_stale",
+                        "looser than Stripe's 300 s", ()),
+    "compares_prefix": ("test_forged_event_is_rejected and near_miss_signature", "forgery_near_miss_signature",
+                        "compares only part of the v1 signature", ()),
+    "accepts_truncated": ("test_forged_event_is_rejected and truncated_signature", "forgery_truncated_signature",
+                          "accepts a v1 value that is a prefix", ()),
+    "accepts_v0": ("test_forged_event_is_rejected and v0_only", "forgery_v0_only", "accepts the v0 scheme", ()),
+    "catch_all_200": ("test_forged_event_is_rejected and wrong_secret", "acknowledges_rejection", "answer 2xx anyway", ()),
+    "crashes_on_bad_header": ("test_forged_event_is_rejected and malformed_header", "crashes_on_forgery",
+                              "crashes instead of rejecting", ()),
+    "crashes_on_rotation": ("test_rotated_secret_is_accepted", "crashes_on_rotation",
+                            "header parsing fails on two v1 values", ()),
+    "reserialized_body": ("test_signed_event_credits_exact_amount", "reserialized_body", "re-serialised body", ()),
+    "no_dedupe": ("test_redelivery_credits_once", "no_dedupe", "does not dedupe on the event id", ()),
+    "check_then_insert": ("test_concurrent_duplicates_credit_once", "dedupe_race", "check-then-insert race", ()),
+    "credits_unpaid": ("test_event_does_not_credit and unpaid_session", "credits_unpaid_session", "unpaid session", ()),
+    "credits_failed_payment": ("test_event_does_not_credit and failed_payment", "credits_failed_payment",
+                               "failed payment", ()),
+    "credits_every_success": ("test_payment_event_sequence_credits_once", "credits_several_types",
+                              "credits on more than one", ()),
+    "wrong_amount": ("test_signed_event_credits_exact_amount", "wrong_amount", "credited the wrong amount", ()),
+    "error_on_unknown": ("test_event_does_not_credit and unknown_type", "crashes_on_non_crediting",
+                         "acknowledge events you do not act on", ()),
+    "error_on_bad_json": ("test_bad_body_is_refused_cleanly and not_json", "crashes_on_bad_body", "crashes on bad input", ()),
+    "slow_ack": ("test_acknowledges_within_window", "slow_ack", "to acknowledge", ("--ack-seconds", "0.3")),
+    "ack_without_credit": ("test_signed_event_credits_exact_amount", "credited_elsewhere", "this credit is lost", ()),
+    "acknowledges_everything": ("test_signed_event_credits_exact_amount", "acknowledges_everything",
+                                "acknowledges everything", ()),
+    "records_before_processing": ("test_signed_event_credits_exact_amount", "records_before_processing",
+                                  "records the event before processing it", ()),
+    "ignores_refunds": ("test_refund_reverses_the_credit", "ignores_refunds", "ignores charge.refunded", ()),
+    "credits_wrong_account": ("test_signed_event_credits_exact_amount", "credited_elsewhere",
+                              "credited another account or none", ()),
 }
 
 
@@ -40,15 +63,19 @@ def test_every_fault_has_a_check() -> None:
 
 
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
-def test_check_catches_fault(fault: str, start_topups: Callable[..., RunningServer],
+def test_check_catches_fault(fault: str, start_topups: Callable[..., RunningServer], tmp_path: Path,
                              run_suites: Callable[..., pytest.RunResult]) -> None:
-    """The check meant for ``fault`` fails against the faulty target and passes against a correct one."""
-    check, words, extra = CAUGHT_BY[fault]
+    """The check meant for ``fault`` fails naming that cause and no other, and passes against a correct target."""
+    check, cause, words, extra = CAUGHT_BY[fault]
     faulty = start_topups(fault, slow_seconds=0.8)
-    result = run_suites("-k", check, *extra, base_url=faulty.url)
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) >= 1, result.stdout.str()
-    assert words in result.stdout.str(), result.stdout.str()
+    result = run_suites("-k", check, *extra, f"--junitxml={tmp_path / 'faulty.xml'}", base_url=faulty.url)
+    cases = read_junit(tmp_path / "faulty.xml")
+    failures = {name: case for name, case in cases.items() if case.verdict == "failed"}
+    assert failures, result.stdout.str()
+    assert {case.cause for case in failures.values()} == {cause}, failures
+    for case in failures.values():
+        assert words in case.message, case.message
+        assert other_causes_named(case.message, cause) == [], case.message
 
     correct = start_topups()
     result = run_suites("-k", check, *extra, base_url=correct.url)

@@ -34,6 +34,11 @@ FAULTS = {
     "error_on_unknown": "answers 500 to event types it does not handle",
 }
 
+# Not bugs, but behaviour a correct target may show: the checks must stay green.
+QUIRKS = {
+    "fails_invoice": "moves the invoice to 'failed' on payment_intent.payment_failed (a state machine: open → failed)",
+}
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invoices (id TEXT PRIMARY KEY, workspace_id TEXT, status TEXT, currency TEXT,
     amount_due INTEGER, amount_paid INTEGER DEFAULT 0, amount_refunded INTEGER DEFAULT 0, description TEXT,
@@ -69,7 +74,7 @@ def create_app(
     public_url: str = "",
 ) -> Flask:
     """The invoices billing API as a Flask app (``rollout``: the only workspaces that see it; None: all)."""
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - set(FAULTS) - set(QUIRKS)
     if unknown:
         raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
     app = Flask("smoke-invoices")
@@ -213,6 +218,8 @@ def create_app(
             return "applied"
         message = (intent.get("last_payment_error") or {}).get("message") or "payment failed"
         conn.execute("UPDATE invoices SET last_payment_error = ? WHERE id = ?", (message, invoice["id"]))
+        if "fails_invoice" in app.config["FAULTS"] and invoice["status"] == "open":
+            conn.execute("UPDATE invoices SET status = 'failed' WHERE id = ?", (invoice["id"],))
         return "recorded"
 
     def refunded(conn: sqlite3.Connection, event: dict[str, Any]) -> str:

@@ -46,6 +46,12 @@ FAULTS = {
     "records_before_processing": "records the event id, then fails (500); Stripe's retry is acknowledged as a duplicate",
     "ignores_refunds": "acknowledges charge.refunded without taking the credit back",
     "credits_wrong_account": "credits the oldest account (the house account) instead of the event's metadata.orgId",
+    "acknowledges_everything": "answers 200 to every request to the webhook, signed or not, and credits nothing",
+    "catch_all_200": "verifies signatures, but a catch-all error handler answers 200 when verification fails",
+    "compares_prefix": "compares only the first 16 hex characters of the v1 signature",
+    "accepts_truncated": "accepts a v1 value that the right signature starts with (startswith)",
+    "loose_tolerance": "accepts timestamps up to 10 minutes old (Stripe's tolerance is 5)",
+    "crashes_on_rotation": "answers 500 to a Stripe-Signature header with more than one v1 value",
 }
 
 # Not bugs, but behaviour a correct target may show: the checks must stay green.
@@ -74,6 +80,19 @@ def _ledger(conn: sqlite3.Connection, org_id: str, amount: int, event_id: str, s
     """Record a credit; ``committed_at`` (float seconds) lets the benchmark time detection."""
     conn.execute("INSERT INTO ledger (org_id, amount_cents, kind, stripe_event_id, stripe_session_id, created, committed_at) "
                  "VALUES (?, ?, 'topup', ?, ?, ?, ?)", (org_id, amount, event_id, session_id, int(time.time()), time.time()))
+
+
+def _hand_verified(payload: bytes, header: str, secret: str, matches: Any) -> dict[str, Any]:
+    """A hand-written verifier (as faulty variants have them): ``matches(expected, given)`` compares one v1 value."""
+    parts = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    stamp = next((value for key, value in parts if key == "t"), "")
+    given = [value for key, value in parts if key == "v1" and value]
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300 or not given:
+        raise stripe.SignatureVerificationError("stripe_signature_invalid", header, payload)
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + payload, hashlib.sha256).hexdigest()
+    if not any(matches(expected, value) for value in given):
+        raise stripe.SignatureVerificationError("stripe_signature_invalid", header, payload)
+    return dict(json.loads(payload))
 
 
 class _Crash(Exception):
@@ -118,6 +137,7 @@ def create_app(
     stripe_api_base: str | None = None,
     public_url: str = "",
     rate_limit_per_minute: int | None = None,
+    rate_limit_webhook: bool = True,
     slow_seconds: float = 2.0,
 ) -> Flask:
     """The top-ups billing API as a Flask app (``faults`` names bugs from FAULTS to switch on)."""
@@ -138,6 +158,8 @@ def create_app(
 
     @app.before_request
     def rate_limit() -> Any:
+        if not rate_limit_webhook and request.path == "/api/webhooks/stripe":
+            return None
         client = request.headers.get("Authorization") or request.remote_addr or "-"
         wait = limiter.retry_after(request.path, client)
         if wait is not None:
@@ -271,11 +293,17 @@ def create_app(
             if "t=" in header and "v1=" in header:
                 return json.loads(payload)
             raise stripe.SignatureVerificationError("stripe_signature_invalid", header, payload)
+        if "crashes_on_rotation" in active and header.count("v1=") > 1:
+            raise _Crash("expected one v1 signature")
+        if "compares_prefix" in active:
+            return _hand_verified(payload, header, app.config["WEBHOOK_SECRET"], lambda good, given: good[:16] == given[:16])
+        if "accepts_truncated" in active:
+            return _hand_verified(payload, header, app.config["WEBHOOK_SECRET"], lambda good, given: good.startswith(given))
         if "accepts_v0" in active:
             header = header.replace("v0=", "v1=")
         if "reserialized_body" in active:
             payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
-        tolerance = 10**10 if "no_timestamp_tolerance" in active else 300
+        tolerance = 10**10 if "no_timestamp_tolerance" in active else 600 if "loose_tolerance" in active else 300
         return stripe.Webhook.construct_event(payload, header, app.config["WEBHOOK_SECRET"], tolerance=tolerance).to_dict()
 
     def credit(event: dict[str, Any], org_id: str, amount: int, session_id: str | None) -> str:
@@ -338,9 +366,13 @@ def create_app(
     def webhook() -> Any:
         active = app.config["FAULTS"]
         payload = request.get_data(cache=False)
+        if "acknowledges_everything" in active:
+            return jsonify({"ok": True})
         try:
             event = verify(payload, request.headers.get("Stripe-Signature"))
         except stripe.SignatureVerificationError as exc:
+            if "catch_all_200" in active:
+                return jsonify({"ok": False, "error": "could not process the event"})
             code = "stripe_signature_missing" if not request.headers.get("Stripe-Signature") else "stripe_signature_invalid"
             return _error(400, "invalid", code if str(exc) != "stripe_signature_missing" else "stripe_signature_missing")
         except _Crash:

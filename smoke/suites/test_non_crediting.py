@@ -9,7 +9,7 @@ import pytest
 
 from smoke.checks import Smoke, fail
 
-pytestmark = [pytest.mark.simulated]
+pytestmark = [pytest.mark.simulated, pytest.mark.depends_on("credit")]
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,22 @@ def test_event_does_not_credit(smoke: Smoke, kind: str) -> None:
     case = CASES[kind]
     if case.event_type == smoke.target.profile.credit_event and not case.overrides:
         pytest.skip(f"{case.event_type} is this target's crediting event")
-    observe = smoke.target.profile.can("state") and smoke.target.profile.can("simulated_credit")
-    baseline = smoke.read() if observe else None
+    baseline = smoke.read() if smoke.observable else None
     event = smoke.event(case.event_type, overrides=case.overrides)
     sent = smoke.send(event)
+    what = f"{case.description[0].upper()}{case.description[1:]}"
     if sent.delivery.status >= 500:
-        fail(f"{case.description[0].upper()}{case.description[1:]} got HTTP {sent.delivery.status}: Stripe retries "
-             "it for days; acknowledge events you do not act on with 2xx.")
+        fail(f"{what} got HTTP {sent.delivery.status}: Stripe retries it for days; acknowledge events you do not "
+             "act on with 2xx.", "crashes_on_non_crediting")
     if not sent.delivery.ok:
-        fail(f"{case.description[0].upper()}{case.description[1:]} got HTTP {sent.delivery.status}: a correctly "
-             "signed event must be acknowledged with 2xx even when it changes nothing.")
-    if observe:
-        smoke.expect_unchanged(baseline, f"{case.description[0].upper()}{case.description[1:]} credited the buyer")
+        fail(f"{what} got HTTP {sent.delivery.status}: a correctly signed event must be acknowledged with 2xx even "
+             "when it changes nothing.", "rejects_non_crediting")
+    if smoke.observable:
+        seen = smoke.changed(baseline)
+        if seen is not None:
+            effect = smoke.effect()
+            if effect.numeric or seen == effect.to:
+                fail(f"{what} credited the buyer: the credit state moved from {baseline} to {seen}.", f"credits_{kind}")
+            fail(f"{what} moved the state from {baseline} to {seen!r}, which the profile does not list among the "
+                 f"states a non-crediting event may lead to ([effect] may_become = {list(effect.may_become or [])}).",
+                 "unexpected_state")

@@ -72,6 +72,7 @@ def _redelivery_changes_nothing(smoke: Smoke, stripe_client: object, intent_id: 
 
 @pytest.mark.simulated
 @pytest.mark.needs("state")
+@pytest.mark.depends_on("credit")
 def test_simulated_event_alone_does_not_credit(smoke: Smoke) -> None:
     """A target that re-checks with Stripe ignores a signed event for an intent Stripe never saw succeed."""
     if smoke.target.profile.can("simulated_credit"):

@@ -7,7 +7,7 @@ import pytest
 from smoke.checks import Smoke, fail
 from smoke.events import to_body
 
-pytestmark = [pytest.mark.simulated]
+pytestmark = [pytest.mark.simulated, pytest.mark.depends_on("credit")]
 
 BODIES = {
     "not_json": lambda body: b"this is not json",
@@ -22,7 +22,7 @@ def test_bad_body_is_refused_cleanly(smoke: Smoke, kind: str) -> None:
     sent = smoke.send({"type": f"({kind} body)", "id": "-"}, body=body)
     if sent.delivery.status >= 500:
         fail(f"A signed {kind.replace('_', ' ')} body got HTTP {sent.delivery.status}: the webhook crashes on bad "
-             "input; refuse it with a 4xx.")
+             "input; refuse it with a 4xx.", "crashes_on_bad_body")
     if sent.delivery.ok:
         fail(f"A signed {kind.replace('_', ' ')} body was acknowledged with HTTP {sent.delivery.status}: refuse "
-             "bodies you cannot parse with a 4xx.")
+             "bodies you cannot parse with a 4xx.", "acknowledges_bad_body")
