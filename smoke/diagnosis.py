@@ -16,12 +16,10 @@ the target one or two more questions before naming a cause, and names only the c
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smoke.checks import Sent, Smoke, fail
-
-if TYPE_CHECKING:
-    from smoke.events import ShapeChange
+from smoke.events import ShapeChange, contrasting_versions
 
 GARBAGE = b"stripe-smoke probe: this body is not a Stripe event"
 
@@ -106,25 +104,23 @@ def _same_answer(a: str, b: str) -> bool:
 
 def _explain_no_credit(smoke: Smoke, event: dict[str, Any], sent: Sent, baseline: Any, seen: Any) -> None:
     effect = smoke.effect()
-    lost = (f"{sent.summary}: the webhook acknowledged it but the credit state did not move "
-            f"({effect.describe(baseline)} expected, still {seen} after {smoke.settings.timeout:g}s). "
-            "Stripe will not retry an acknowledged event, so this credit is lost")
+    observed = (f"{sent.summary}, but the credit state did not move ({effect.describe(baseline)} expected, still "
+                f"{seen} after {smoke.settings.timeout:g}s)")
     garbage = smoke.target.request("POST", smoke.target.profile.webhook_path, step="probe", content=GARBAGE,
                                    headers={"Content-Type": smoke.target.profile.content_type})
     if 200 <= garbage.status_code < 300:
-        fail(f"{lost}. The webhook acknowledges everything: an unsigned body that is not even JSON got HTTP "
+        fail(f"The webhook acknowledges everything: {observed}, and an unsigned body that is not even JSON got HTTP "
              f"{garbage.status_code} too. It answers 2xx without processing the event — a catch-all handler, or an "
-             "error path that answers 200 — so every payment is lost; answer 2xx only after the credit is "
-             "committed, and 4xx/5xx when it is not.", "acknowledges_everything")
-    from smoke.events import contrasting_versions
-
+             "error path that answers 200 — and Stripe never retries an acknowledged event, so every payment is "
+             "lost; answer 2xx only after the credit is committed, 4xx/5xx when it is not.", "acknowledges_everything")
     for version, change in contrasting_versions(event["type"], smoke.api_version):
         replay = smoke.send(smoke.crediting_event(api_version=version))
         if not replay.delivery.ok:
             continue
         credit = smoke.await_credit(baseline)
         if credit.code == "credited":
-            fail(f"{lost}. The same payment shaped for API version {version} credited: {_version_advice(change, version, smoke.api_version)}",
+            fail(f"The event shape of API version {smoke.api_version} is not understood: {observed}, while the same "
+                 f"payment shaped for API version {version} credited. {_version_advice(change, version, smoke.api_version)}",
                  "api_version")
         if credit.code is not None:
             break  # the state moved: what follows would not be about shapes any more
@@ -132,18 +128,22 @@ def _explain_no_credit(smoke: Smoke, event: dict[str, Any], sent: Sent, baseline
     ledger = smoke.target.ledger_entries_mentioning(ids | {event["id"]}) if smoke.target.profile.ledger else None
     metadata = event["data"]["object"].get("metadata") or {}
     if ledger == []:
-        fail(f"{lost}; the buyer's ledger has no entry for this payment either, so the target credited another "
-             f"account or none: check how it maps the event's metadata ({_pairs(metadata)}) to an account.",
-             "credited_elsewhere")
-    fail(f"{lost}. Check how the handler finds the account (the event's metadata: {_pairs(metadata) or 'none'}) "
-         "and its logs for this event id.", "not_credited")
+        fail(f"The target credited another account or none: {observed}, and the buyer's ledger has no entry for this payment "
+             f"either. Check how the target maps the event's metadata ({_pairs(metadata)}) to an account; Stripe will "
+             "not retry an acknowledged event, so this credit is lost.", "credited_elsewhere")
+    fail(f"Acknowledged but not credited: {observed}. Stripe will not retry an acknowledged event, so this credit is "
+         f"lost. Check how the handler finds the account (the event's metadata: {_pairs(metadata) or 'none'}) and its "
+         "logs for this event id.", "not_credited")
 
 
 def _version_advice(change: ShapeChange, works: str, sent: str) -> str:
     older_works = works[:10] < change.since
-    reads = change.before if older_works else change.after
-    return (f"the handler probably reads `{reads}`, which events of {sent} "
-            f"{'no longer carry' if older_works else 'do not carry yet'} ({change.since}: {change.change}). "
+    if older_works or change.after:
+        reads = (f"The handler probably reads `{change.before if older_works else change.after}`, which events of "
+                 f"{sent} {'no longer carry' if older_works else 'do not carry yet'}")
+    else:
+        reads = f"The handler probably trips over `{change.before}`, which events of {sent} still carry"
+    return (f"{reads} ({change.since}: {change.change}). "
             f"Fix: {change.fix}; or pin the webhook endpoint's API version to the one the handler was written for "
             f"(Dashboard → Webhooks → endpoint) and set [webhook] api_version = \"{works}\" (or --api-version) so the "
             "harness sends that shape.")

@@ -101,8 +101,8 @@ class Foundations:
             if not found.ok:
                 reporter = FOUNDATIONS[step].reported_by(smoke)
                 what = "was inconclusive" if found.verdict is Verdict.INCONCLUSIVE else "failed"
-                blocked = Blocked(f"blocked: {reporter} {what}, and this check depends on it ({found.message})",
-                                  found.cause)
+                blocked = Blocked(f"blocked: {reporter} {what} ({found.cause.replace('_', ' ')}), and this check "
+                                  "depends on it; that check's message has the evidence", found.cause)
                 blocked.foundation_failed = found.verdict is Verdict.FAILED
                 raise blocked
 

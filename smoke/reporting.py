@@ -38,7 +38,7 @@ def _reason(report: pytest.TestReport) -> str:
         errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
         text = errors[0] if errors else (lines[-1] if lines else "")
         text = text.removeprefix("Failed: ")
-    return REDACTOR.redact(" ".join(text.split()))[:300]
+    return REDACTOR.redact(" ".join(text.split()))[:400]
 
 
 class Summary:

@@ -57,7 +57,8 @@ def test_one_root_cause_fails_one_check_and_blocks_the_rest(
     assert table.count(" blocked ") >= len(blocked), table
     statuses = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
     allure_blocked = [r for r in statuses if r["status"] == "skipped" and
-                      r.get("statusDetails", {}).get("message", "").startswith("blocked:")]
+                      "Blocked: blocked: test_signed_event_credits_exact_amount failed"
+                      in r.get("statusDetails", {}).get("message", "")]
     assert len(allure_blocked) == len(blocked), [r.get("statusDetails") for r in statuses]
 
 
@@ -153,3 +154,33 @@ def test_blocked_dependents_fail_the_run_even_when_their_foundation_is_not_selec
     assert cases["test_redelivery_credits_once"].verdict == "blocked"
     assert "acknowledges everything" in cases["test_redelivery_credits_once"].message
     assert result.ret == 1, result.stdout.str()
+
+
+def test_judge_credit_reads_only_reaching_to_as_a_credit() -> None:
+    """The engine's judgement: exact credit, twice, wrong amount; for from → to, other states are no credit."""
+    from smoke.effects import Effect
+    from smoke.verdicts import credit_mismatch, judge_credit
+
+    delta = Effect(delta=500)
+    assert [judge_credit(delta, 0, v) for v in (0, 500, 1000, 5, None)] == [
+        None, "credited", "credited_twice", "wrong_amount", None]
+    assert credit_mismatch("credited_twice", delta, 0, 1000) == "credited twice: expected 0 → 500 (+500), saw 1000"
+    assert credit_mismatch("wrong_amount", delta, 0, 5).startswith("credited the wrong amount: expected 0 → 500")
+    state = Effect(to="paid", from_="pending")
+    assert [judge_credit(state, "pending", v) for v in ("pending", "paid", "failed")] == [None, "credited", None]
+    assert not state.unwanted("pending", "failed") and state.unwanted("pending", "paid")
+    strict = Effect(to="paid", from_="pending", may_become=("failed",))
+    assert not strict.unwanted("pending", "failed") and strict.unwanted("pending", "void")
+
+
+def test_wait_cut_short_by_a_long_retry_after_is_marked() -> None:
+    """A 429 asking to wait past the deadline ends the wait at once, marked cut short (the inconclusive signal)."""
+    from smoke.waiting import RateLimited, wait_for
+
+    def throttled() -> int:
+        raise RateLimited(60)
+
+    outcome = wait_for(throttled, lambda v: True, 2.0)
+    assert not outcome.ok and outcome.cut_short and outcome.elapsed < 1
+    plain = wait_for(lambda: 0, lambda v: v == 1, 0.05)
+    assert not plain.ok and not plain.cut_short
