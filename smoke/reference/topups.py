@@ -52,6 +52,7 @@ FAULTS = {
     "accepts_truncated": "accepts a v1 value that the right signature starts with (startswith)",
     "loose_tolerance": "accepts timestamps up to 10 minutes old (Stripe's tolerance is 5)",
     "crashes_on_rotation": "answers 500 to a Stripe-Signature header with more than one v1 value",
+    "first_v1_only": "checks only the first v1 value of the header, so a rolled secret's events are rejected",
 }
 
 # Not bugs, but behaviour a correct target may show: the checks must stay green.
@@ -295,6 +296,9 @@ def create_app(
             raise stripe.SignatureVerificationError("stripe_signature_invalid", header, payload)
         if "crashes_on_rotation" in active and header.count("v1=") > 1:
             raise _Crash("expected one v1 signature")
+        if "first_v1_only" in active:
+            first = next((p for p in header.split(",") if p.startswith("v1=")), None)
+            header = ",".join(p for p in header.split(",") if not p.startswith("v1=") or p == first)
         if "compares_prefix" in active:
             return _hand_verified(payload, header, app.config["WEBHOOK_SECRET"], lambda good, given: good[:16] == given[:16])
         if "accepts_truncated" in active:
