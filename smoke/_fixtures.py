@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from smoke.checks import Smoke
-from smoke.embedded import Embedded, start_embedded
-from smoke.evidence import attach_evidence
-from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
+from smoke.config import Settings
 from smoke.errors import ConfigError, SmokeError
-from smoke.foundations import FOUNDATIONS, Foundations
-from smoke.profiles import Profile, load_profile
-from smoke.verdicts import Blocked
 from smoke.redact import REDACTOR
-from smoke.signing import check_webhook_secret
-from smoke.target import TargetClient, open_target
+
+# The heavy parts (httpx, stripe, the reference targets) load when a check first needs them, so that
+# installing the plugin costs other people's test sessions nothing.
+if TYPE_CHECKING:
+    from smoke.checks import Smoke
+    from smoke.embedded import Embedded
+    from smoke.foundations import Foundations
+    from smoke.profiles import Profile
+    from smoke.target import TargetClient
 
 
 @contextmanager
@@ -31,20 +34,19 @@ def _stop_on_bad_config() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def smoke_settings(pytestconfig: pytest.Config) -> Settings:
-    """The run's settings: options, then environment (and ``.env``), then defaults."""
+    """The run's settings: options, then environment (and ``.env``), then pytest.ini/pyproject, then defaults."""
+    from smoke.settings_source import settings_for
+
     with _stop_on_bad_config():
-        load_env_file(pytestconfig.getoption("smoke_env_file"))
-        given = {o.name: pytestconfig.getoption(f"smoke_{o.name}") for o in OPTIONS}
-        settings = resolve_settings(given)
-    for option in OPTIONS:
-        if option.secret:
-            REDACTOR.add(getattr(settings, option.name))
+        settings, _ = settings_for(pytestconfig)
     return settings
 
 
 @pytest.fixture(scope="session")
 def smoke_profile(smoke_settings: Settings) -> Profile:
     """The target's profile (``--target``)."""
+    from smoke.profiles import load_profile
+
     with _stop_on_bad_config():
         return load_profile(smoke_settings.target)
 
@@ -52,6 +54,8 @@ def smoke_profile(smoke_settings: Settings) -> Profile:
 @pytest.fixture(scope="session")
 def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[Embedded | None]:
     """The embedded target (and local Stripe) when no base URL is given; None against a real target."""
+    from smoke.embedded import start_embedded
+
     if smoke_settings.base_url:
         yield None
         return
@@ -69,6 +73,9 @@ def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile) -> Iterator
 @pytest.fixture(scope="session")
 def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedded: Embedded | None) -> Iterator[TargetClient]:
     """A client for the target (the embedded one when no base URL is given)."""
+    from smoke.signing import check_webhook_secret
+    from smoke.target import open_target
+
     settings = smoke_settings
     with _stop_on_bad_config():
         if smoke_embedded is not None:
@@ -88,6 +95,8 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedde
 @pytest.fixture(scope="session")
 def smoke_foundations() -> Foundations:
     """The foundations the checks stand on (route, credit, dedupe), each probed once per session."""
+    from smoke.foundations import Foundations
+
     return Foundations()
 
 
@@ -95,33 +104,39 @@ def smoke_foundations() -> Foundations:
 def smoke(smoke_target: TargetClient, smoke_settings: Settings, smoke_foundations: Foundations,
           request: pytest.FixtureRequest) -> Iterator[Smoke]:
     """The helper a check works with; refuses simulated events against a production target, blocks on foundations."""
+    from smoke.checks import Smoke
+    from smoke.evidence import attach_evidence
+    from smoke.foundations import FOUNDATIONS
+    from smoke.verdicts import Blocked
+
     profile = smoke_target.profile
-    if request.node.get_closest_marker("simulated") and (profile.production or smoke_settings.production) \
+    if request.node.get_closest_marker("smoke_simulated") and (profile.production or smoke_settings.production) \
             and not smoke_settings.allow_production:
         pytest.skip("refused: the target is marked production and this check sends simulated payments; "
                     "pass --allow-production (SMOKE_ALLOW_PRODUCTION=true) if you really mean it")
-    for marker in request.node.iter_markers("needs"):
+    for marker in request.node.iter_markers("smoke_needs"):
         for capability in marker.args:
             if not profile.can(capability):
                 pytest.skip(f"the {profile.name} profile says the target cannot do this: {_NEEDS.get(capability, capability)}")
     helper = Smoke(smoke_target, smoke_settings, smoke_foundations)
     first = smoke_target.exchange_seq + 1
     try:
-        for marker in request.node.iter_markers("depends_on"):
+        for marker in request.node.iter_markers("smoke_depends_on"):
             for name in marker.args:
                 if name not in FOUNDATIONS:
-                    raise ConfigError(f"@pytest.mark.depends_on({name!r}): there is no such foundation; use one of "
-                                      f"{', '.join(FOUNDATIONS)}.")
+                    raise ConfigError(f"@pytest.mark.smoke_depends_on({name!r}): there is no such foundation; use "
+                                      f"one of {', '.join(FOUNDATIONS)}.")
                 smoke_foundations.require(name, helper)
     except Blocked:
         attach_evidence(request.node, helper, [e for e in smoke_target.exchanges if e.seq >= first])
         raise
     smoke_target.begin_check()
+    helper.first_exchange = first
     yield helper
-    attach_evidence(request.node, helper, [e for e in smoke_target.exchanges if e.seq >= first])
 
 
-_NEEDS = {
+# The capabilities ``@pytest.mark.smoke_needs(...)`` understands; any other is a usage error at collection.
+NEEDS = _NEEDS = {
     "state": "it has no readable credit state ([state]), so a payment has no observable effect",
     "simulated_credit": "a simulated event alone does not credit it ([supports] simulated_credit = false)",
     "purchase": "it cannot start a purchase ([purchase])",

@@ -12,8 +12,9 @@ from _pytest.outcomes import Failed
 from smoke.config import Settings
 from smoke.effects import Effect
 from smoke.events import Payment, build_event, deep_merge, to_body
+from smoke.redact import REDACTOR
 from smoke.signing import delivery_headers
-from smoke.target import Delivery, TargetClient
+from smoke.target import Delivery, Exchange, TargetClient
 from smoke.verdicts import Finding, Inconclusive, Verdict, credit_mismatch, judge_credit
 from smoke.waiting import Outcome, hold_steady, wait_for
 
@@ -25,7 +26,7 @@ class Failure(Failed):  # type: ignore[misc]
     """A check's failure: one readable message, no traceback, and the short id of its cause."""
 
     def __init__(self, message: str, cause: str = "") -> None:
-        super().__init__(msg=message, pytrace=False)
+        super().__init__(msg=REDACTOR.redact(message), pytrace=False)
         self.cause = cause
 
 
@@ -75,6 +76,12 @@ class Smoke:
     settings: Settings
     foundations: Foundations | None = None
     sent: list[Sent] = field(default_factory=list)
+    # The sequence number of this check's first HTTP exchange (its evidence starts there).
+    first_exchange: int = 0
+
+    def exchanges(self) -> list[Exchange]:
+        """The HTTP exchanges of this check so far (redacted when read)."""
+        return [e for e in self.target.exchanges if e.seq >= self.first_exchange]
 
     @property
     def observable(self) -> bool:

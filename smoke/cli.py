@@ -23,14 +23,17 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     from smoke.signing import check_webhook_secret
 
     # The mistakes a person makes most, caught before pytest starts so they read as one plain line.
+    from smoke.settings_source import load_secret_file
+
     load_env_file(args.env_file)
+    load_secret_file(args.secret_file or os.environ.get("SMOKE_SECRET_FILE"))
     settings = resolve_settings({k: v for k in ("target", "base_url") if (v := getattr(args, k))})
     load_profile(settings.target)
     if settings.base_url:
         check_webhook_secret(settings.webhook_secret)
     suites = Path(__file__).resolve().parent / "suites"
     options = [sys.executable, "-m", "pytest", str(suites)]
-    for name in ("target", "base_url", "env_file"):
+    for name in ("target", "base_url", "env_file", "secret_file"):
         value = getattr(args, name)
         if value:
             options += [f"--{name.replace('_', '-')}", value]
@@ -40,6 +43,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         options.append(f"--junitxml={reports / 'junit.xml'}")
     if not any(a.startswith("--alluredir") for a in extra):
         options.append(f"--alluredir={reports / 'allure-results'}")
+        if not args.keep_allure_history:
+            options.append("--clean-alluredir")
     # A child process: pytest must import (and assertion-rewrite) the plugin itself.
     code = subprocess.call(options + extra)
     return _EXIT_CODES.get(code, EXIT_FAILED)
@@ -280,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="the billing API's base URL; omit to start the embedded demo [env BASE_URL]")
     run.add_argument("--env-file", help="read settings from this file instead of ./.env")
     run.add_argument("--reports-dir", help="where junit.xml, allure-results/ and summary.md go (default: reports) [env SMOKE_REPORTS_DIR]")
+    run.add_argument("--secret-file", help="read secrets (KEY=VALUE lines) from this file; every value is masked [env SMOKE_SECRET_FILE]")
+    run.add_argument("--keep-allure-history", action="store_true",
+                     help="keep earlier runs' results in allure-results/ (default: this run's only)")
     run.set_defaults(handler=_run)
 
     send = sub.add_parser("send", help="sign and send one Stripe event to a webhook URL")
@@ -340,10 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SECRET_FLAGS = ("--webhook-secret", "--stripe-api-key", "--secret")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``stripe-smoke``; user errors print one line and set the exit code."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    on_command_line = [flag for flag in _SECRET_FLAGS if any(a == flag or a.startswith(flag + "=") for a in given)]
+    if on_command_line:
+        print(f"stripe-smoke: warning: {on_command_line[0]} on the command line is visible to other users (ps) and "
+              "kept in shell history; prefer its environment variable or --secret-file.", file=sys.stderr)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

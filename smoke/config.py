@@ -23,6 +23,17 @@ class Option:
     default: Any
     help: str
     secret: bool = False
+    masked: bool = False  # not a secret, but shown only by its last four characters (a card number)
+
+    def shown(self, value: Any) -> Any:
+        """The value as a report may show it."""
+        if value in (None, ""):
+            return value
+        if self.secret:
+            return "[redacted]"
+        if self.masked:
+            return "…" + str(value)[-4:]
+        return value
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -58,7 +69,8 @@ OPTIONS: tuple[Option, ...] = (
            "real Checkout: all, create-only or verify-only (default: all against the embedded demo, off otherwise)"),
     Option("payer", "--payer", "SMOKE_PAYER", str, "browser",
            "who pays in the Checkout check: browser (Playwright), api (Stripe test mode) or person"),
-    Option("card", "--card", "SMOKE_CARD", str, "4242424242424242", "test card the payer uses"),
+    Option("card", "--card", "SMOKE_CARD", str, "4242424242424242", "test card the payer uses",
+           masked=True),
     Option("receipt_file", "--receipt-file", "SMOKE_RECEIPT_FILE", str, None,
            "receipt to verify with --phase verify-only"),
     Option("verify_deadline", "--verify-deadline", "SMOKE_VERIFY_DEADLINE", float, 600.0,
@@ -120,10 +132,13 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     return value
 
 
-def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Merge options given explicitly (None = not given) over the environment, and validate."""
+def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str] | None = None, *,
+                     ini: dict[str, str] | None = None, sources: dict[str, str] | None = None) -> Settings:
+    """Merge options given explicitly (None = not given) over the environment, then ``ini`` (pytest.ini /
+    pyproject values), then defaults, and validate; ``sources`` (when given) is filled with where each came from."""
     given = given or {}
     environ = dict(os.environ) if environ is None else environ
+    ini = ini or {}
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw, source = given.get(option.name), option.flag
@@ -131,6 +146,10 @@ def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str
             raw, source = environ[option.env], option.env
         if raw is None and option.name == "stripe_api_key" and environ.get("STRIPE_SECRET_KEY"):
             raw, source = environ["STRIPE_SECRET_KEY"], "STRIPE_SECRET_KEY"
+        if raw is None and ini.get(option.name, "") != "":
+            raw, source = ini[option.name], f"ini smoke_{option.name}"
+        if sources is not None:
+            sources[option.name] = "default" if raw is None else source
         values[option.name] = option.default if raw is None else _convert(option, raw, source)
     settings = Settings(**{f.name: values[f.name] for f in fields(Settings)})
     if settings.base_url:

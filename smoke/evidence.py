@@ -29,7 +29,7 @@ def attach_evidence(item: pytest.Item, smoke: Smoke, exchanges: list[Exchange]) 
     if allure is None:
         return
     if exchanges:
-        allure.attach(json.dumps([e.__dict__ for e in exchanges], indent=2), name="HTTP exchanges (redacted)",
+        allure.attach(json.dumps([e.as_dict() for e in exchanges], indent=2), name="HTTP exchanges (redacted)",
                       attachment_type=allure.attachment_type.JSON)
     for index, sent in enumerate(smoke.sent[:20]):
         allure.attach(REDACTOR.redact(sent.body.decode("utf-8", "replace")),

@@ -2,7 +2,7 @@
 
 ``route`` (the webhook route exists) → ``credit`` (a correctly signed crediting event is accepted and, where the
 state is readable, credits exactly once) → ``dedupe`` (a redelivered event credits nothing more). A check marked
-``@pytest.mark.depends_on("credit")`` is ``blocked`` — it sends nothing and waits for nothing — when that
+``@pytest.mark.smoke_depends_on("credit")`` is ``blocked`` — it sends nothing and waits for nothing — when that
 foundation or one beneath it failed, and names which check failed and why. Under xdist each worker probes once.
 """
 

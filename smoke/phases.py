@@ -14,11 +14,11 @@ from typing import Any
 from smoke.config import Settings
 from smoke.effects import Effect
 from smoke.errors import ConfigError
-from smoke.placeholders import Missing, json_path, references
+from smoke.placeholders import references
 from smoke.profiles import Profile, load_profile
 from smoke.receipts import Receipt, load, save
 from smoke.redact import REDACTOR
-from smoke.target import TargetClient, open_target
+from smoke.target import TargetClient, open_target, register_secrets
 from smoke.verdicts import EXIT_INCONCLUSIVE, credit_mismatch, judge_credit
 from smoke.waiting import hold_steady, wait_for
 
@@ -99,11 +99,8 @@ def _restore(receipt: Receipt, settings: Settings) -> TargetClient:
     client.results["var"].update(context.pop("var", {}))  # secret vars were not stored: keep them from the environment
     client.results.update(context)
     for step in (profile.buyer, *profile.setup):
-        for path in step.secrets if step else ():
-            try:
-                REDACTOR.add(json_path(client.results.get(step.name, {}), path))
-            except Missing:
-                pass
+        if step is not None:
+            register_secrets(REDACTOR, client.results.get(step.name, {}), step.secrets)
     client.auth_headers()  # registers the bearer token with the redactor
     return client
 

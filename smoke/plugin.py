@@ -1,4 +1,9 @@
-"""The pytest plugin: options under one group, markers, fixtures, and redacted reports."""
+"""The pytest plugin: options under one group, markers, fixtures, verdicts and redacted reports.
+
+It is registered through the ``pytest11`` entry point, so it loads in every pytest session of an environment
+where stripe-smoke is installed: its hooks act only on the harness's own checks (items that use its fixtures),
+its heavy imports wait until a check runs, and its state lives in the config's stash.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,29 @@ from typing import Any
 
 import pytest
 
+from smoke._fixtures import (  # noqa: F401  (fixtures)
+    NEEDS, smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target)
 from smoke.config import OPTIONS
 from smoke.errors import SmokeError
 from smoke.redact import REDACTOR
-from smoke.reporting import MARK, Summary
+from smoke.reporting import MARK, Summary, area_of
 from smoke.verdicts import CAUSE_PROPERTY, EXIT_INCONCLUSIVE, VERDICT_PROPERTY, Verdict
 
-from smoke._fixtures import (  # noqa: F401  (fixtures)
-    smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target)
+_SUMMARY = pytest.StashKey[Summary]()
+MARKERS = {
+    "smoke_simulated": "smoke_simulated: the check sends simulated signed events (refused against production targets)",
+    "smoke_needs": "smoke_needs(capability, ...): the check skips unless the profile supports each capability "
+                   f"({', '.join(NEEDS)})",
+    "smoke_depends_on": "smoke_depends_on(foundation): the check is blocked when that foundation (route, credit, "
+                        "dedupe) or one beneath it failed",
+}
+# How much a broken check costs a release: the credit path is a blocker.
+SEVERITY = {"credit": "blocker", "checkout": "blocker", "payment intent": "blocker", "signature": "critical",
+            "idempotency": "critical", "non-crediting": "critical", "refunds": "critical"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the options; each also reads an environment variable (see README)."""
+    """Register the options (each also an environment variable and a ``smoke_*`` ini key; see README)."""
     group = parser.getgroup("stripe-smoke", "stripe-smoke: check a billing API against Stripe payments")
     for option in OPTIONS:
         env = f" [env {option.env}]" if option.env else ""
@@ -28,26 +44,93 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(option.flag, dest=f"smoke_{option.name}", default=None, metavar=option.name.upper(),
                             help=f"{option.help} (default: {option.default}){env}")
+        parser.addini(f"smoke_{option.name}", f"stripe-smoke: {option.help} (below {option.flag} and the environment)",
+                      default="")
     group.addoption("--env-file", dest="smoke_env_file", default=None, metavar="PATH",
                     help="read settings from this file instead of ./.env")
+    group.addoption("--secret-file", dest="smoke_secret_file", default=None, metavar="PATH",
+                    help="read secrets (KEY=VALUE lines: STRIPE_WEBHOOK_SECRET, passwords…) from this file; every "
+                         "value is masked in all output [env SMOKE_SECRET_FILE]")
+    parser.addini("smoke_env_file", "stripe-smoke: the .env file to read", default="")
+    parser.addini("smoke_secret_file", "stripe-smoke: the secret file to read", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the markers the suites use and start collecting the summary."""
-    config.stash[_SUMMARY] = Summary(config)
-    config.addinivalue_line("markers", "simulated: the check sends simulated signed events (refused against production targets)")
-    config.addinivalue_line("markers", "needs(capability): the check skips unless the profile supports the capability")
-    config.addinivalue_line("markers", "depends_on(foundation): the check is blocked when that foundation (route, "
-                                       "credit, dedupe) or one beneath it failed")
+    """Declare the markers and register the reporter that collects the verdicts."""
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
+    reporter = _Reporter(config)
+    config.stash[_SUMMARY] = reporter.summary
+    config.pluginmanager.register(reporter, "stripe-smoke-reporter")
 
 
-@pytest.hookimpl(hookwrapper=True)
+def _is_ours(item: pytest.Item) -> bool:
+    return "smoke_settings" in getattr(item, "fixturenames", ())
+
+
+def _wanted(config: pytest.Config) -> bool:
+    """Whether this session runs the harness (its suites, or any of its options given)."""
+    if any(config.getoption(f"smoke_{o.name}") not in (None, False) for o in OPTIONS):
+        return True
+    return any("smoke/suites" in str(a).replace("\\", "/") or "smoke.suites" in str(a) for a in config.args)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Each stripe-smoke setting and where it came from (secrets masked), when the session runs the harness."""
+    if not _wanted(config):
+        return []
+    from smoke.settings_source import header_lines
+
+    return header_lines(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check the harness's markers, and give each check its Allure feature and severity."""
+    for item in items:
+        for marker in item.iter_markers("smoke_needs"):
+            unknown = [c for c in marker.args if c not in NEEDS]
+            if unknown:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.smoke_needs({', '.join(map(repr, unknown))}) "
+                                        f"is not a capability; use one of {', '.join(NEEDS)}.")
+        if _is_ours(item):
+            area = area_of(item.nodeid)
+            item.add_marker(pytest.mark.allure_label(area, label_type="feature"))
+            item.add_marker(pytest.mark.allure_label(SEVERITY.get(area, "normal"), label_type="severity"))
+            item.add_marker(pytest.mark.allure_label("stripe-smoke", label_type="epic"))
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Attach the check's evidence to its own result (not to a fixture's teardown)."""
+    yield
+    helper = getattr(item, "funcargs", {}).get("smoke")
+    if helper is not None and _is_ours(item):
+        from smoke.evidence import attach_evidence
+
+        attach_evidence(item, helper, helper.exchanges())
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Title the check's Allure result with the first line of its docstring (and its parameter)."""
+    if not _is_ours(item) or not item.config.getoption("allure_report_dir", None):
+        return
+    doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
+    if doc:
+        import allure
+
+        param = f" [{item.callspec.id}]" if hasattr(item, "callspec") else ""
+        allure.dynamic.title(doc[0].rstrip(".") + param)
+
+
+# trylast: this wrapper sits inside other plugins' (Allure's), so they read the report after it is redacted.
+@pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
-    """Show SmokeErrors as their one-line message, and redact every report."""
+    """For the harness's checks: one-line SmokeErrors, verdict and cause properties, and redacted reports."""
     outcome = yield
+    if not _is_ours(item):
+        return
     report: pytest.TestReport = outcome.get_result()
-    if "smoke_settings" in getattr(item, "fixturenames", ()):
-        report.user_properties.append(MARK)
+    report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     if call.excinfo is not None:
@@ -56,11 +139,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         path, line, reason = report.longrepr
         report.longrepr = (path, line, REDACTOR.redact(reason))
     elif report.longrepr is not None:
-        report.longrepr = REDACTOR.redact(str(report.longrepr))
+        text = REDACTOR.redact(str(report.longrepr))
+        cause = getattr(call.excinfo.value, "cause", "") if call.excinfo is not None else ""
+        report.longrepr = f"{text}\n[stripe-smoke cause: {cause}]" if cause and report.failed else text
     report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
-
-
-_SUMMARY = pytest.StashKey[Summary]()
 
 
 def _record_verdict(item: pytest.Item, report: pytest.TestReport, exc: BaseException) -> None:
@@ -82,38 +164,34 @@ def _record_verdict(item: pytest.Item, report: pytest.TestReport, exc: BaseExcep
     item.user_properties.extend(properties)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A run with nothing failed still fails when a check was blocked by a failure; it is inconclusive when one was."""
-    if exitstatus != 0 or _SUMMARY not in session.config.stash:
-        return
-    summary = session.config.stash[_SUMMARY]
-    if summary.blocked_by_failure:
-        session.exitstatus = 1
-    elif any(row.verdict == Verdict.INCONCLUSIVE.value for row in summary.rows.values()):
-        session.exitstatus = EXIT_INCONCLUSIVE
+class _Reporter:
+    """Collects every check's verdict (on the xdist controller too, where workers' reports arrive) and renders them."""
 
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.summary = Summary(config)
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect verdicts (on the xdist controller too, where workers' reports arrive)."""
-    config = getattr(report, "config", None) or _CONFIG.get("config")
-    if config is not None:
-        config.stash[_SUMMARY].record(report)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold one report into the summary."""
+        self.summary.record(report)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Blocked by a failure fails the run; inconclusive gets its own exit code; Allure gets its environment."""
+        if self.summary.rows and not hasattr(self.config, "workerinput"):
+            from smoke.allure_extras import write_allure_extras
 
-_CONFIG: dict[str, pytest.Config] = {}
+            write_allure_extras(self.config)
+        if exitstatus != 0:
+            return
+        if self.summary.blocked_by_failure:
+            session.exitstatus = 1
+        elif any(row.verdict == Verdict.INCONCLUSIVE.value for row in self.summary.rows.values()):
+            session.exitstatus = EXIT_INCONCLUSIVE
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Remember the config for hooks that are not given it."""
-    _CONFIG["config"] = session.config
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Print the table of checks and write reports/summary.md."""
-    summary = config.stash[_SUMMARY]
-    summary.terminal(terminalreporter)
-    path = summary.write()
-    if path is not None:
-        terminalreporter.line(f"summary: {path}")
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Print the table of checks and write reports/summary.md."""
+        self.summary.terminal(terminalreporter)
+        path = self.summary.write()
+        if path is not None:
+            terminalreporter.line(f"summary: {path}")

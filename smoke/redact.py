@@ -8,13 +8,21 @@ from typing import Any
 
 MASK = "[redacted]"
 
+# Names of fields and headers that hold credentials, wherever they appear (access_token, X-API-Key, refreshToken…).
+_NAME = r"[A-Za-z0-9_-]*?(?:token|secret|password|passwd|api[_-]?key|apikey|credential|private[_-]?key|authorization|cookie)[A-Za-z0-9_-]*"
+
 # Shapes of secrets worth hiding even when nobody registered them.
 _PATTERNS = [
-    re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]{8,}"),
-    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
-    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    # "password": "…" in JSON, password=… in forms and query strings.
-    re.compile(r'(?i)("(?:password|passwd|token|api_?key|client_secret|secret)"\s*:\s*"|\b(?:password|passwd|token|api_?key|client_secret|secret)=)([^"\s,}&]{3,})'),
+    re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]{8,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]{8,}"),
+    # JSON Web Tokens: three base64url parts, the first a JSON header ("eyJ").
+    re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"),
+    re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    # "access_token": "…" in JSON (also escaped inside JSON strings), name=… in forms and query strings,
+    # Name: … in header dumps (Authorization, Cookie, Set-Cookie, X-API-Key).
+    re.compile(r'(?i)((?:\\?")' + _NAME + r'(?:\\?")\s*:\s*(?:\\?"))((?:[^"\\]|\\[^"])+)'),
+    re.compile(r'(?i)((?<![A-Za-z0-9_])' + _NAME + r'=)([^"\s,}&;]{3,})'),
+    re.compile(r"(?im)(^\s*(?:authorization|cookie|set-cookie|x-api-key|api-key)\s*:\s*)(\S.*)$"),
     # Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
     re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),
 ]
@@ -32,6 +40,16 @@ class Redactor:
         if isinstance(value, str) and len(value) >= 6:
             with self._lock:
                 self._values.add(value)
+
+    def add_all(self, value: Any) -> None:
+        """Remember every string inside ``value`` (a string, or a JSON-like structure of them)."""
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            for item in value:
+                self.add_all(item)
+        else:
+            self.add(value)
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every known secret and secret-shaped string masked."""

@@ -6,6 +6,7 @@ import importlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,20 +22,40 @@ from smoke.waiting import RateGate, RateLimited
 
 @dataclass
 class Exchange:
-    """One request and its answer, already redacted: the evidence attached to reports."""
+    """One request and its answer: the evidence attached to reports, redacted whenever it is read.
+
+    The bodies are kept raw and redacted on access, so a secret learnt from this very answer (a step's
+    ``secrets``, registered after it arrives) is masked too.
+    """
 
     step: str
     method: str
     url: str
     status: int
     elapsed: float
-    request_body: str = ""
-    response_body: str = ""
+    raw_request: str = field(default="", repr=False)
+    raw_response: str = field(default="", repr=False)
     seq: int = 0
+    redactor: Redactor = field(default=REDACTOR, repr=False, compare=False)
+
+    @property
+    def request_body(self) -> str:
+        """The request body, redacted."""
+        return self.redactor.redact(self.raw_request)
+
+    @property
+    def response_body(self) -> str:
+        """The response body (its first 4000 characters), redacted."""
+        return self.redactor.redact(self.raw_response)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The exchange as reports show it (redacted)."""
+        return {"step": self.step, "method": self.method, "url": self.redactor.redact(self.url), "status": self.status,
+                "elapsed": self.elapsed, "request_body": self.request_body, "response_body": self.response_body}
 
     def summary(self) -> str:
         """``POST /api/x → 200 (12 ms)``."""
-        return f"{self.method} {self.url} → {self.status} ({self.elapsed * 1000:.0f} ms)"
+        return f"{self.method} {self.redactor.redact(self.url)} → {self.status} ({self.elapsed * 1000:.0f} ms)"
 
 
 @dataclass
@@ -147,8 +168,8 @@ class TargetClient:
         self.exchange_seq += 1
         self.exchanges.append(Exchange(
             seq=self.exchange_seq, step=step, method=method, url=f"{self.base_url}{path}", status=response.status_code, elapsed=elapsed,
-            request_body=self.redactor.redact(body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body) if body else ""),
-            response_body=self.redactor.redact(response.text[:4000]),
+            raw_request=body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body) if body else "",
+            raw_response=response.text[:4000], redactor=self.redactor,
         ))
         del self.exchanges[:-200]
         return response
@@ -193,11 +214,7 @@ class TargetClient:
             data = response.json() if response.content else {}
         except ValueError:
             raise SmokeError(f"[{step.name}] {step.method} {path} did not answer JSON; check the path in the profile.") from None
-        for secret_path in step.secrets:
-            try:
-                self.redactor.add(json_path(data, secret_path))
-            except Missing:
-                pass
+        register_secrets(self.redactor, data, step.secrets)
         self.results[step.name] = data
         return data
 
@@ -318,6 +335,29 @@ class TargetClient:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.http.close()
+
+
+def register_secrets(redactor: Redactor, data: Any, paths: tuple[str, ...] | list[str]) -> None:
+    """Register the values a step's ``secrets`` name: each path's value (every string inside it), and a bare key's
+    value wherever that key appears, at any depth."""
+    for secret_path in paths:
+        try:
+            redactor.add_all(json_path(data, secret_path))
+        except Missing:
+            pass
+        if "." not in secret_path and "[" not in secret_path:
+            redactor.add_all(list(_values_named(data, secret_path)))
+
+
+def _values_named(data: Any, key: str) -> Iterator[Any]:
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if name == key:
+                yield value
+            yield from _values_named(value, key)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _values_named(value, key)
 
 
 def open_target(profile: Profile, base_url: str, **kwargs: Any) -> TargetClient:

@@ -72,12 +72,14 @@ def test_sign_prints_a_header_stripe_accepts(tmp_path: Path) -> None:
 
 
 def test_bad_input_is_one_sentence_without_traceback() -> None:
-    result = cli("send", "checkout.session.completed", "--to", "not-a-url", "--secret", "whsec_abcdefghijklmn")
+    result = cli("send", "checkout.session.completed", "--to", "not-a-url",
+                 env={"STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmn"})
     assert result.returncode == 4 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "--to must be an http(s) URL" in result.stderr
     result = cli("sign", "--secret", "sk_test_abcdefghijklmnop", stdin="{}")
     assert result.returncode == 4 and "does not look like a webhook signing secret" in result.stderr
     assert "sk_test_abcdefghijklmnop" not in result.stderr
+    assert "warning: --secret on the command line" in result.stderr  # given there: said once, before the error
 
 
 def test_run_against_the_demo_exits_zero_and_names_checks() -> None:

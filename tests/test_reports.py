@@ -47,7 +47,7 @@ def test_failing_run_writes_reports_and_leaks_no_secret(tmp_path: Path, webhook_
     assert result.returncode == 1, result.stdout[-3000:]
 
     summary = (reports / "summary.md").read_text()
-    assert "| check | verdict | time | reason |" in summary
+    assert "| check | verdict | time | cause | reason |" in summary and summary.index("### credit") < summary.index("### preflight")
     assert "❌ failed" in summary and "credited the wrong amount" in summary
     assert (tmp_path / "step.md").read_text() == summary
     assert "stripe-smoke summary" in result.stdout

@@ -6,11 +6,11 @@ import pytest
 
 from smoke.checks import Smoke, conclude, fail
 
-pytestmark = [pytest.mark.simulated]
+pytestmark = [pytest.mark.smoke_simulated]
 
 
-@pytest.mark.needs("state", "simulated_credit")
-@pytest.mark.depends_on("route")
+@pytest.mark.smoke_needs("state", "simulated_credit")
+@pytest.mark.smoke_depends_on("route")
 def test_signed_event_credits_exact_amount(smoke: Smoke) -> None:
     """A signed crediting event → 2xx → the state moves by exactly the expected amount, within the deadline.
 
@@ -21,7 +21,7 @@ def test_signed_event_credits_exact_amount(smoke: Smoke) -> None:
     conclude(smoke.foundations.finding("credit", smoke))
 
 
-@pytest.mark.depends_on("route")
+@pytest.mark.smoke_depends_on("route")
 def test_acknowledges_within_window(smoke: Smoke) -> None:
     """The webhook answers a crediting event within the acknowledgement window (--ack-seconds)."""
     assert smoke.foundations is not None
@@ -46,7 +46,7 @@ def test_acknowledges_within_window(smoke: Smoke) -> None:
 STRIPE_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-@pytest.mark.depends_on("credit")
+@pytest.mark.smoke_depends_on("credit")
 def test_accepts_stripes_content_type(smoke: Smoke) -> None:
     """A signed event with the Content-Type Stripe really sends (``application/json; charset=utf-8``) is acknowledged."""
     profile = smoke.target.profile

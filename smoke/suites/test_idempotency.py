@@ -11,17 +11,17 @@ from smoke.checks import Sent, Smoke, conclude, fail
 from smoke.verdicts import credit_mismatch
 from smoke.events import CHECKOUT_PAYMENT_SEQUENCE
 
-pytestmark = [pytest.mark.simulated, pytest.mark.needs("state", "simulated_credit")]
+pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_needs("state", "simulated_credit")]
 
 
-@pytest.mark.depends_on("credit")
+@pytest.mark.smoke_depends_on("credit")
 def test_redelivery_credits_once(smoke: Smoke) -> None:
     """Stripe delivers an event again (same id): acknowledged, credited only once (the dedupe foundation)."""
     assert smoke.foundations is not None
     conclude(smoke.foundations.finding("dedupe", smoke))
 
 
-@pytest.mark.depends_on("dedupe")
+@pytest.mark.smoke_depends_on("dedupe")
 def test_concurrent_duplicates_credit_once(smoke: Smoke) -> None:
     """N copies of one event delivered at the same moment credit once (dedupe is atomic)."""
     copies = max(2, smoke.settings.duplicates)
@@ -71,7 +71,7 @@ def test_concurrent_duplicates_credit_once(smoke: Smoke) -> None:
              "crashes_on_concurrent_duplicate")
 
 
-@pytest.mark.depends_on("credit")
+@pytest.mark.smoke_depends_on("credit")
 def test_payment_event_sequence_credits_once(smoke: Smoke) -> None:
     """Every event Stripe sends for one Checkout payment, in shuffled order, credits once."""
     seed = smoke.settings.seed if smoke.settings.seed is not None else random.randrange(1 << 30)

@@ -9,7 +9,7 @@ import pytest
 
 from smoke.checks import Smoke, fail
 
-pytestmark = [pytest.mark.simulated, pytest.mark.depends_on("credit")]
+pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_depends_on("credit")]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def _stripe(settings: Settings, embedded: Embedded | None) -> tuple[str | None, 
     return settings.stripe_api_key, settings.stripe_api_base
 
 
-@pytest.mark.needs("state", "purchase")
+@pytest.mark.smoke_needs("state", "purchase")
 def test_confirmed_payment_intent_credits_exact_amount(smoke: Smoke, smoke_settings: Settings,
                                                        smoke_embedded: Embedded | None) -> None:
     """Buy through the target, confirm the PaymentIntent on Stripe (test mode), and see exactly one credit."""
@@ -70,9 +70,9 @@ def _redelivery_changes_nothing(smoke: Smoke, stripe_client: object, intent_id: 
                                      "the target credits a redelivered payment again; dedupe on the event or intent id")
 
 
-@pytest.mark.simulated
-@pytest.mark.needs("state")
-@pytest.mark.depends_on("credit")
+@pytest.mark.smoke_simulated
+@pytest.mark.smoke_needs("state")
+@pytest.mark.smoke_depends_on("credit")
 def test_simulated_event_alone_does_not_credit(smoke: Smoke) -> None:
     """A target that re-checks with Stripe ignores a signed event for an intent Stripe never saw succeed."""
     if smoke.target.profile.can("simulated_credit"):

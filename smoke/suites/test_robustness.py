@@ -7,7 +7,7 @@ import pytest
 from smoke.checks import Smoke, fail
 from smoke.events import to_body
 
-pytestmark = [pytest.mark.simulated, pytest.mark.depends_on("credit")]
+pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_depends_on("credit")]
 
 BODIES = {
     "not_json": lambda body: b"this is not json",

@@ -13,7 +13,7 @@ from smoke.checks import Sent, Smoke, fail
 from smoke.events import to_body
 from smoke.signing import compute_signature, signature_header
 
-pytestmark = [pytest.mark.simulated, pytest.mark.depends_on("credit")]
+pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_depends_on("credit")]
 
 SLIGHTLY_STALE_SECONDS = 330
 
