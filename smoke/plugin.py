@@ -181,7 +181,7 @@ class _Reporter:
         if self.summary.rows and not hasattr(self.config, "workerinput"):
             from smoke.allure_extras import write_allure_extras
 
-            write_allure_extras(self.config)
+            write_allure_extras(self.config, {row.cause for row in self.summary.rows.values() if row.cause})
         if exitstatus != 0:
             return
         if self.summary.blocked_by_failure:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from _scan import report_texts, stripe_smoke
 from smoke.servers import RunningServer
 
 PASSWORD = "Corr3ct-Horse-Battery-Staple"
@@ -19,9 +20,7 @@ API_KEY = "sk_test_" + "Kq7" * 12
 
 
 def stripe_smoke_run(reports: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    reports.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "smoke.cli", "run", "--reports-dir", str(reports), *args],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **env}, cwd=reports.parent)
+    return stripe_smoke(reports.parent, "run", "--reports-dir", str(reports), *args, env=env)
 
 
 def verdicts(junit: Path) -> dict[str, str]:
@@ -79,28 +78,6 @@ def test_parallel_run_gives_the_same_verdicts(tmp_path: Path, webhook_secret: st
     assert summary.count("❌ failed") == 2 and summary.count("| `test_") == len(a)
 
 
-def _texts(reports: Path) -> list[str]:
-    """Every file under ``reports`` as text (receipts without their context), and every member of every zip too."""
-    import zipfile
-
-    import json
-
-    texts = []
-    for path in (p for p in reports.rglob("*") if p.is_file()):
-        if path.parent.name == "receipts" and path.suffix == ".json":
-            # The one sanctioned store: the receipt's context keeps the buyer's token for verify (file mode 0600).
-            assert path.stat().st_mode & 0o077 == 0
-            receipt = json.loads(path.read_text())
-            receipt.pop("context")
-            texts.append(json.dumps(receipt, ensure_ascii=False))
-            continue
-        texts.append(path.read_bytes().decode("latin-1"))
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                texts += [archive.read(name).decode("latin-1") for name in archive.namelist()]
-    return texts
-
-
 def test_checkout_run_leaks_no_key_token_password_or_card(tmp_path: Path) -> None:
     """A failing real-Checkout run and a page that can't be automated leave evidence, and none of it holds a secret."""
     import json
@@ -138,7 +115,7 @@ def test_checkout_run_leaks_no_key_token_password_or_card(tmp_path: Path) -> Non
             tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
     finally:
         running.stop()
-    everything = [result.stdout, result.stderr, paid.stdout, paid.stderr, *_texts(reports)]
+    everything = [result.stdout, result.stderr, paid.stdout, paid.stderr, *report_texts(reports)]
     assert any("checkout-trace.zip" in name for name in map(str, reports.rglob("*")))
     for secret in [running.webhook_secret, running.stripe_api_key or "", PASSWORD, card, "4000 0000 0000 0002", *tokens]:
         assert secret

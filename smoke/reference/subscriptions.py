@@ -77,13 +77,19 @@ def create_app(
     db = Database(SCHEMA)
     signing_key = jwt_secret or secrets.token_urlsafe(32)
     client = stripe_client(stripe_api_key, stripe_api_base)
-    app.config.update(FAULTS=frozenset(faults), WEBHOOK_SECRET=webhook_secret, PUBLIC_URL=public_url)
+    # Every credential the API hands out, so tests can prove none of them reaches a report.
+    issued: list[str] = []
+    app.config.update(FAULTS=frozenset(faults), WEBHOOK_SECRET=webhook_secret, PUBLIC_URL=public_url, ISSUED=issued)
 
     def token_for(user_id: str) -> dict[str, Any]:
         now = int(time.time())
         claims = {"sub": user_id, "iat": now, "exp": now + TOKEN_MINUTES * 60}
-        return {"access_token": jwt.encode(claims, signing_key, algorithm="HS256"), "token_type": "bearer",
-                "expires_in": TOKEN_MINUTES * 60}
+        access = jwt.encode(claims, signing_key, algorithm="HS256")
+        refresh = jwt.encode({**claims, "typ": "refresh", "exp": now + 30 * 86400}, signing_key, algorithm="HS256")
+        issued.extend((access, refresh))
+        # Like many auth APIs: the access token on top, the refresh token in a nested session object.
+        return {"access_token": access, "token_type": "bearer", "expires_in": TOKEN_MINUTES * 60,
+                "session": {"refresh_token": refresh, "expires_in": 30 * 86400}}
 
     def current_user() -> str | None:
         header = request.headers.get("Authorization", "")
@@ -110,7 +116,10 @@ def create_app(
             if conn.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
                 return _detail(409, "email_already_registered")
             conn.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (user_id, email, f"{salt}${_hash(password, salt)}", int(time.time())))
-        return jsonify({"user": {"id": user_id, "email": email}, **token_for(user_id)}), 201
+        # One-time recovery codes: opaque, shown once, secret only because the profile says so.
+        codes = [secrets.token_hex(5) for _ in range(3)]
+        issued.extend(codes)
+        return jsonify({"user": {"id": user_id, "email": email, "recovery_codes": codes}, **token_for(user_id)}), 201
 
     @app.post("/api/auth/login")
     def login() -> Any:
@@ -129,7 +138,11 @@ def create_app(
             return _detail(401, "not_authenticated")
         with db.connect() as conn:
             row = conn.execute("SELECT id, email FROM users WHERE id = ?", (user_id,)).fetchone()
-        return jsonify({"id": row["id"], "email": row["email"]}) if row else _detail(401, "not_authenticated")
+        if not row:
+            return _detail(401, "not_authenticated")
+        key = "uk_" + secrets.token_hex(12)  # a personal API key, as account pages often return
+        issued.append(key)
+        return jsonify({"id": row["id"], "email": row["email"], "settings": {"api_key": key}})
 
     @app.post("/api/payments/checkout")
     def checkout() -> Any:
