@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,10 +25,15 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _stop_on_bad_config() -> Iterator[None]:
-    """A configuration problem stops the whole run once, with its one-line message and exit code."""
+    """A configuration problem stops the whole run once, with its one-line message and exit code.
+
+    In an xdist worker, ``pytest.exit`` would crash the worker (an INTERNALERROR on the controller): there the
+    error fails each check's set-up instead, and the controller ends the run with its exit code (plugin.py)."""
     try:
         yield
     except SmokeError as exc:
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            raise
         pytest.exit(f"stripe-smoke: {REDACTOR.redact(str(exc))}", returncode=exc.exit_code)
 
 

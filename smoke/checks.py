@@ -96,7 +96,7 @@ class Smoke:
         if isinstance(variables.get("amount"), int):
             return variables["amount"]
         effect = self.target.effect() if self.target.profile.state else None
-        return int(effect.delta) if effect is not None and effect.numeric else 500
+        return int(effect.delta) if effect is not None and effect.delta is not None else 500
 
     def payment(self) -> Payment:
         """Fresh, consistent ids for one payment by this buyer."""

@@ -6,11 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from smoke.errors import ConfigError, SmokeError
-
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_CONFIG, EXIT_INCONCLUSIVE = 0, 1, 3, 4, 6
+from smoke.errors import (EXIT_CONFIG, EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK,
+                          EXIT_UNREACHABLE, ConfigError, SmokeError, TargetUnreachable)
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -18,27 +17,27 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import os
     import subprocess
 
-    from smoke.config import load_env_file, resolve_settings
-    from smoke.profiles import load_profile
-    from smoke.signing import check_webhook_secret
+    from smoke.config import OPTIONS, load_env_file
+    from smoke.preflight import check_reports_dir
 
-    # The mistakes a person makes most, caught before pytest starts so they read as one plain line.
-    from smoke.settings_source import load_secret_file
-
+    # Settings, profile, secret and target are checked by the plugin before collection (plugin.py), so
+    # `stripe-smoke run` and `pytest --pyargs smoke.suites` (with or without -n) fail the same way.
     load_env_file(args.env_file)
-    load_secret_file(args.secret_file or os.environ.get("SMOKE_SECRET_FILE"))
-    settings = resolve_settings({k: v for k in ("target", "base_url") if (v := getattr(args, k))})
-    load_profile(settings.target)
-    if settings.base_url:
-        check_webhook_secret(settings.webhook_secret)
     suites = Path(__file__).resolve().parent / "suites"
     options = [sys.executable, "-m", "pytest", str(suites)]
-    for name in ("target", "base_url", "env_file", "secret_file"):
-        value = getattr(args, name)
-        if value:
-            options += [f"--{name.replace('_', '-')}", value]
-    reports = Path(args.reports_dir or os.environ.get("SMOKE_REPORTS_DIR") or "reports")
-    options += ["-p", "no:cacheprovider", "-v", "--reports-dir", str(reports)]
+    for option in OPTIONS:
+        value = getattr(args, f"smoke_{option.name}")
+        if value is True:
+            options.append(option.flag)
+        elif value not in (None, False):
+            options += [option.flag, str(value)]
+    for name in ("env_file", "secret_file"):
+        if getattr(args, name):
+            options += [f"--{name.replace('_', '-')}", getattr(args, name)]
+    reports = check_reports_dir(args.smoke_reports_dir or os.environ.get("SMOKE_REPORTS_DIR") or "reports")
+    if not args.smoke_reports_dir:
+        options += ["--reports-dir", str(reports)]
+    options += ["-p", "no:cacheprovider", "-v"]
     if not any(a.startswith("--junitxml") or a.startswith("--junit-xml") for a in extra):
         options.append(f"--junitxml={reports / 'junit.xml'}")
     if not any(a.startswith("--alluredir") for a in extra):
@@ -53,7 +52,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 # pytest's exit status → ours: 3 and 4 are set by the plugin for an unreachable target and bad
 # configuration; pytest's own usage errors (4) and "no tests selected" (5) are configuration too.
 # 6 (EXIT_INCONCLUSIVE) is the plugin's too: nothing failed, but something could not be observed.
-_EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_FAILED, 3: EXIT_UNREACHABLE, 4: EXIT_CONFIG, 5: EXIT_CONFIG,
+# pytest's 2 is an interruption (Ctrl-C).
+_EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_INTERRUPTED, 3: EXIT_UNREACHABLE, 4: EXIT_CONFIG, 5: EXIT_CONFIG,
                6: EXIT_INCONCLUSIVE}
 
 
@@ -70,10 +70,12 @@ def _send(args: argparse.Namespace, extra: list[str]) -> int:
     url = check_base_url(args.to, "--to")
     secret = check_webhook_secret(args.secret, "--secret (or STRIPE_WEBHOOK_SECRET)")
     if args.from_file:
-        try:
-            event = json.loads(Path(args.from_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{args.from_file} is not a readable JSON event ({exc}); pass a file holding one event.") from None
+        from smoke.files import read_json
+
+        event = read_json(Path(args.from_file), "event file", fix="pass a file holding one event")
+        if not isinstance(event, dict):
+            raise ConfigError(f"{args.from_file} holds a JSON {type(event).__name__}, not an event; pass a file holding "
+                              "one event object ({\"id\": \"evt_…\", \"type\": …, \"data\": {\"object\": …}}).")
     else:
         event = build_event(args.event_type, Payment(amount=args.amount), api_version=args.api_version)
     for assignment in args.set or []:
@@ -82,8 +84,11 @@ def _send(args: argparse.Namespace, extra: list[str]) -> int:
     headers = delivery_headers(body, [secret])
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=args.timeout)
+    except (httpx.TimeoutException, httpx.TransportError) as exc:
+        raise TargetUnreachable(f"Could not deliver to {url} ({type(exc).__name__}); check the URL and that the server "
+                                "runs.") from None
     except httpx.HTTPError as exc:
-        raise SmokeError(f"Could not deliver to {url} ({type(exc).__name__}); check the URL and that the server runs.") from None
+        raise SmokeError(f"Could not deliver to {url} ({type(exc).__name__}); check the URL.") from None
     print(f"{event.get('type')} {event.get('id')} → HTTP {response.status_code}")
     if response.text:
         from smoke.redact import redact
@@ -103,12 +108,12 @@ def _assign(event: dict, assignment: str) -> None:
         value = json.loads(raw)
     except ValueError:
         value = raw
-    node = event
+    node: Any = event
     keys = path.split(".")
     for key in keys[:-1]:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {path}: {key} is not an object in this event.")
+            raise ConfigError(f"--set {path}: {key} is not an object in this event; set a field of an object.")
     node[keys[-1]] = value
 
 
@@ -172,7 +177,7 @@ def _emulator(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _profile(args: argparse.Namespace, extra: list[str]) -> int:
-    """Validate a profile and try its read steps against a target (``profile check``)."""
+    """Validate a profile and try every step a run needs against a target (``profile check``)."""
     import os
 
     from smoke.config import check_base_url
@@ -190,7 +195,8 @@ def _checkout_settings(args: argparse.Namespace) -> Any:
 
     load_env_file(getattr(args, "env_file", None))
     given = {"target": getattr(args, "target", None), "base_url": getattr(args, "base_url", None),
-             "reports_dir": getattr(args, "reports_dir", None)}
+             "reports_dir": getattr(args, "reports_dir", None), "payer": getattr(args, "via", None),
+             "card": getattr(args, "card", None), "verify_deadline": getattr(args, "deadline", None)}
     return resolve_settings({k: v for k, v in given.items() if v})
 
 
@@ -204,15 +210,16 @@ def _checkout(args: argparse.Namespace, extra: list[str]) -> int:
     settings = _checkout_settings(args)
     if args.action == "verify":
         if args.pending:
-            return _verify_pending(settings, args.deadline)
+            return _verify_pending(settings, settings.verify_deadline)
         if not args.receipt:
             raise ConfigError("verify needs --receipt FILE (or SMOKE_RECEIPT_FILE), or --pending.")
-        return phases.verify(Path(args.receipt), settings, deadline=args.deadline).exit_code
+        return phases.verify(Path(args.receipt), settings, deadline=settings.verify_deadline).exit_code
     if args.action == "pay":
         if not args.receipt:
             raise ConfigError("pay needs --receipt FILE (the file 'checkout create' printed).")
-        result = phases.pay(Path(args.receipt), settings, via=args.via, card=args.card, three_ds=args.three_ds,
-                            fallback=args.fallback, headless=not args.headed, deadline=args.deadline)
+        result = phases.pay(Path(args.receipt), settings, via=settings.payer, card=settings.card,
+                            three_ds=args.three_ds, fallback=args.fallback, headless=not args.headed,
+                            deadline=settings.verify_deadline)
         return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
     # create (and "all": create, pay, verify)
     embedded = None
@@ -233,58 +240,117 @@ def _checkout(args: argparse.Namespace, extra: list[str]) -> int:
         automate = os.environ.get("SMOKE_AUTOMATE_CHECKOUT", "").lower() in ("1", "true", "yes")
         if args.action == "create" and not automate:
             return EXIT_OK
-        via = os.environ.get("SMOKE_PAYER", args.via)
-        phases.pay(path, settings, via=via, card=args.card, three_ds=args.three_ds, fallback=args.fallback,
-                   headless=not args.headed, deadline=args.deadline)
+        phases.pay(path, settings, via=settings.payer, card=settings.card, three_ds=args.three_ds,
+                   fallback=args.fallback, headless=not args.headed, deadline=settings.verify_deadline)
         if args.action == "create":
             return EXIT_OK
-        return phases.verify(path, settings, deadline=args.deadline).exit_code
+        return phases.verify(path, settings, deadline=settings.verify_deadline).exit_code
     finally:
         if embedded is not None:
             embedded.stop()
 
 
 def _verify_pending(settings: Any, deadline: float) -> int:
-    """Verify every unverified receipt; one JUnit test case each in reports/junit-verify.xml."""
+    """Verify every unverified receipt, a status line each; one JUnit test case each in reports/junit-verify.xml."""
+    import time
     import xml.etree.ElementTree as ET
+    from collections import Counter
 
     from smoke import phases
     from smoke.receipts import pending
+    from smoke.redact import redact
 
     folder = phases.receipts_dir(settings)
+    paths = pending(folder)
     suite = ET.Element("testsuite", name="stripe-smoke verify")
     worst = EXIT_OK
-    for path in pending(folder):
+    outcomes: Counter[str] = Counter()
+    began = time.monotonic()
+    for number, path in enumerate(paths, 1):
+        print(f"[{number}/{len(paths)}] {path.stem}: verifying (deadline {deadline:g} s)", flush=True)
+        started = time.monotonic()
         case = ET.SubElement(suite, "testcase", classname="receipts", name=path.stem)
         try:
             verdict = phases.verify(path, settings, deadline=deadline)
+            code, exit_code, message = verdict.code, verdict.exit_code, redact(verdict.message)
         except SmokeError as exc:
-            ET.SubElement(case, "error", message=str(exc))
-            worst = worst or exc.exit_code
-            continue
-        if verdict.exit_code:
-            ET.SubElement(case, "failure", message=verdict.message, type=verdict.code)
-            worst = worst or verdict.exit_code
-    suite.set("tests", str(len(suite)))
+            code, exit_code, message = "error", exc.exit_code, redact(str(exc))
+        seconds = time.monotonic() - started
+        case.set("time", f"{seconds:.3f}")
+        if code == "error":  # the receipt, the configuration, the target or Stripe: nothing was judged
+            ET.SubElement(case, "error", message=message, type=f"exit {exit_code}").text = message
+        elif code == "inconclusive":  # as in every other report: skipped, never a defect
+            ET.SubElement(case, "skipped", message=message, type=code).text = message
+        elif exit_code:
+            ET.SubElement(case, "failure", message=message, type=code).text = message
+        outcomes[code] += 1
+        if exit_code:
+            worst = worst or exit_code
+        shown = "verified" if not exit_code else f"not verified: {code} (exit {exit_code})"
+        if code == "error":
+            shown += f": {message}"
+        print(f"[{number}/{len(paths)}] {path.stem}: {shown} after {seconds:.1f} s", flush=True)
+    verified = outcomes.pop("verified", 0)
+    not_verified = sum(outcomes.values())
+    for name, count in (("tests", len(paths)), ("failures", not_verified - outcomes["error"] - outcomes["inconclusive"]),
+                        ("errors", outcomes["error"]), ("skipped", outcomes["inconclusive"])):
+        suite.set(name, str(count))
+    suite.set("time", f"{time.monotonic() - began:.3f}")
     report = Path(settings.reports_dir) / "junit-verify.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(report, encoding="utf-8", xml_declaration=True)
-    print(f"{len(suite)} receipt(s) verified; report: {report}")
+    why = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items()) if count)
+    print(f"{len(paths)} receipt(s): {verified} verified, {not_verified} not verified{f' ({why})' if why else ''}; "
+          f"report: {report}", flush=True)
     return worst
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the CLI contract's usage error: one sentence on stderr and exit code 4."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and where the help is, then exit 4."""
+        sys.stderr.write(f"{self.prog}: {message}; see '{self.prog} --help'.\n")
+        sys.exit(EXIT_CONFIG)
+
+
+def _number(kind: type = float, **bounds: Any) -> Any:
+    """An argparse type: a finite number within ``bounds`` (see config.check_number)."""
+    from smoke.config import check_number
+
+    def parse(text: str) -> Any:
+        try:
+            return check_number(text, "the value", kind=kind, **bounds)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+
+    return parse
+
+
+_SECONDS = _number(positive=True, maximum=86400.0)
+_PORT = _number(int, minimum=0, maximum=65535)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     import os
 
-    parser = argparse.ArgumentParser(prog="stripe-smoke", description="Prove that a billing API credits Stripe payments correctly.")
+    from smoke.config import OPTIONS
+
+    parser = _Parser(prog="stripe-smoke", description="Prove that a billing API credits Stripe payments correctly.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the smoke suites against a target (pytest options pass through)")
-    run.add_argument("--target", help="profile name or .toml path (default: demo) [env SMOKE_TARGET]")
-    run.add_argument("--base-url", help="the billing API's base URL; omit to start the embedded demo [env BASE_URL]")
+    run = sub.add_parser("run", help="run the smoke suites against a target (pytest options pass through)",
+                         description="Run the smoke suites. Every option also reads its environment variable, .env "
+                                     "and a smoke_<name> ini key; any other argument goes to pytest (-k, -n, -x…).")
+    for option in OPTIONS:
+        if option.kind is bool:
+            run.add_argument(option.flag, dest=f"smoke_{option.name}", action="store_true", default=None,
+                             help=option.help_text())
+        else:
+            run.add_argument(option.flag, dest=f"smoke_{option.name}", metavar=option.name.upper(),
+                             help=option.help_text())
     run.add_argument("--env-file", help="read settings from this file instead of ./.env")
-    run.add_argument("--reports-dir", help="where junit.xml, allure-results/ and summary.md go (default: reports) [env SMOKE_REPORTS_DIR]")
     run.add_argument("--secret-file", help="read secrets (KEY=VALUE lines) from this file; every value is masked [env SMOKE_SECRET_FILE]")
     run.add_argument("--keep-allure-history", action="store_true",
                      help="keep earlier runs' results in allure-results/ (default: this run's only)")
@@ -296,22 +362,23 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--secret", default=os.environ.get("STRIPE_WEBHOOK_SECRET"), help="whsec_… [env STRIPE_WEBHOOK_SECRET]")
     send.add_argument("--set", action="append", metavar="PATH=VALUE", help="set a field, e.g. data.object.metadata.orgId=42")
     send.add_argument("--from-file", help="send this JSON event instead of a template")
-    send.add_argument("--amount", type=int, default=500, help="amount in minor units (default 500)")
+    send.add_argument("--amount", type=_number(int, minimum=0, maximum=99_999_999), default=500,
+                      help="amount in minor units (default 500)")
     send.add_argument("--api-version", default="2025-04-30.basil", help="API version to render the event in")
-    send.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout in seconds")
+    send.add_argument("--timeout", type=_SECONDS, default=15.0, help="HTTP timeout in seconds")
     send.set_defaults(handler=_send)
 
     sign = sub.add_parser("sign", help="print a Stripe-Signature header for the body on stdin")
     sign.add_argument("--secret", default=os.environ.get("STRIPE_WEBHOOK_SECRET"), help="whsec_… [env STRIPE_WEBHOOK_SECRET]")
-    sign.add_argument("--timestamp", type=int, help="unix time to sign with (default: now)")
+    sign.add_argument("--timestamp", type=_number(int, minimum=0, maximum=2**40), help="unix time to sign with (default: now)")
     sign.add_argument("--curl", metavar="URL", help="print a ready curl command posting stdin to URL")
     sign.set_defaults(handler=_sign)
 
     demo = sub.add_parser("demo", help="serve the demo target and a local Stripe wired to it, on loopback")
-    demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    demo.add_argument("--port", type=_PORT, default=0, help="port (default: a free one)")
     demo.add_argument("--secret", help="webhook secret to use, with --no-stripe (default: a new one)")
     demo.add_argument("--no-stripe", action="store_true", help="serve the target alone, without the local Stripe emulator")
-    demo.add_argument("--stripe-port", type=int, default=0, help="the emulator's port (default: a free one)")
+    demo.add_argument("--stripe-port", type=_PORT, default=0, help="the emulator's port (default: a free one)")
     demo.set_defaults(handler=_demo)
 
     checkout = sub.add_parser("checkout", help="real Checkout in phases: create, pay, verify (joined by a receipt file)")
@@ -320,30 +387,34 @@ def build_parser() -> argparse.ArgumentParser:
     checkout.add_argument("--target", help="profile name or .toml path [env SMOKE_TARGET]")
     checkout.add_argument("--base-url", help="the billing API (omit for the embedded demo + emulator) [env BASE_URL]")
     checkout.add_argument("--receipt", default=os.environ.get("SMOKE_RECEIPT_FILE"), help="receipt file [env SMOKE_RECEIPT_FILE]")
-    checkout.add_argument("--pending", action="store_true", help="verify every unverified receipt in reports/receipts/")
-    checkout.add_argument("--via", default=os.environ.get("SMOKE_PAYER", "browser"), choices=["browser", "api", "person"],
+    checkout.add_argument("--pending", action="store_true", help="verify every unverified receipt in reports/receipts/ (a line as each starts and ends, then the counts; "
+                               "JUnit in reports/junit-verify.xml)")
+    checkout.add_argument("--via", default=None, choices=["browser", "api", "person"],
                           help="who pays: Playwright, Stripe's API (test mode), or a person [env SMOKE_PAYER]")
-    checkout.add_argument("--card", default="4242424242424242", help="test card number (default 4242…)")
+    checkout.add_argument("--card", default=None, help="test card number (default 4242…) [env SMOKE_CARD]")
     checkout.add_argument("--three-ds", default="complete", choices=["complete", "fail"], help="answer to a 3D Secure challenge")
     checkout.add_argument("--fallback", choices=["api"], help="when the page can't be automated, pay through the API")
     checkout.add_argument("--headed", action="store_true", help="show the browser")
-    checkout.add_argument("--deadline", type=float, default=float(os.environ.get("SMOKE_VERIFY_DEADLINE", "600")),
-                          help="seconds verify (and the person payer) wait (default 600) [env SMOKE_VERIFY_DEADLINE]")
+    checkout.add_argument("--deadline", type=_SECONDS, default=None,
+                          help="seconds verify (and the person payer) wait, with a status line every 2 s; an expired session "
+                               "ends the wait at once (default 600) [env SMOKE_VERIFY_DEADLINE]")
     checkout.add_argument("--reports-dir", help="where receipts and artifacts go (default: reports) [env SMOKE_REPORTS_DIR]")
     checkout.add_argument("--env-file", help="read settings from this file instead of ./.env")
     checkout.set_defaults(handler=_checkout)
 
-    profile = sub.add_parser("profile", help="validate a profile and try its read steps against a target")
-    profile.add_argument("action", choices=["check"], help="check: validate, then run the read steps and show each exchange")
+    profile = sub.add_parser("profile", help="validate a profile and try every step a run needs against a target")
+    profile.add_argument("action", choices=["check"],
+                         help="check: validate, then run the buyer, setup, state and purchase steps and show each exchange")
     profile.add_argument("file", help="profile name or .toml path")
     profile.add_argument("--base-url", help="the billing API to try the steps against (omit to validate only) [env BASE_URL]")
     profile.add_argument("--no-create", action="store_true",
-                         help="send only GET steps: skip the buyer and setup steps that create things (state may then be unreadable)")
-    profile.add_argument("--http-timeout", type=float, default=15.0, help="timeout of every request, in seconds (default 15)")
+                         help="send only GET steps: skip the buyer, setup and purchase steps that create things "
+                              "(state may then be unreadable)")
+    profile.add_argument("--http-timeout", type=_SECONDS, default=15.0, help="timeout of every request, in seconds (default 15)")
     profile.set_defaults(handler=_profile)
 
     emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback")
-    emulator.add_argument("--port", type=int, default=12111, help="port (default 12111)")
+    emulator.add_argument("--port", type=_PORT, default=12111, help="port (default 12111; 0: a free one)")
     emulator.set_defaults(handler=_emulator)
     return parser
 
@@ -362,15 +433,34 @@ def main(argv: Sequence[str] | None = None) -> int:
               "kept in shell history; prefer its environment variable or --secret-file.", file=sys.stderr)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from smoke.redact import redact
+
     try:
         return int(args.handler(args, extra))
     except SmokeError as exc:
-        from smoke.redact import redact
-
         print(f"stripe-smoke: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`stripe-smoke sign | head -c 20`): nothing more to say, and no one to say it to.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 — the last line of defence: a bug, said in one line
+        if os_environ_debug():
+            raise
+        print(f"stripe-smoke: internal error ({type(exc).__name__}: {redact(str(exc))[:200]}); this is a bug in "
+              "stripe-smoke — rerun with STRIPE_SMOKE_DEBUG=1 for the traceback and report it.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def os_environ_debug() -> bool:
+    """True when STRIPE_SMOKE_DEBUG asks for tracebacks."""
+    import os
+
+    return os.environ.get("STRIPE_SMOKE_DEBUG", "").lower() in ("1", "true", "yes")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,15 @@ class Option:
     help: str
     secret: bool = False
     masked: bool = False  # not a secret, but shown only by its last four characters (a card number)
+    minimum: float | None = 0  # numbers: the least value allowed (None: any)
+    positive: bool = False  # numbers: must be above zero (a timeout, a deadline)
+    maximum: float | None = None  # numbers: the most allowed (a day, for seconds: a larger figure is a typo)
+
+    def help_text(self) -> str:
+        """The option's help line: what it does, its default (when it has one) and its environment variable."""
+        default = "" if self.default is None or self.kind is bool else f" (default: {self.default})"
+        env = f" [env {self.env}]" if self.env else ""
+        return self.help + default + env
 
     def shown(self, value: Any) -> Any:
         """The value as a report may show it."""
@@ -36,6 +45,7 @@ class Option:
         return value
 
 
+DAY = 86400.0
 OPTIONS: tuple[Option, ...] = (
     Option("target", "--target", "SMOKE_TARGET", str, "demo",
            "profile name (demo, topups, …) or path to a profile .toml"),
@@ -48,19 +58,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("stripe_api_base", "--stripe-api-base", "STRIPE_API_BASE", str, None,
            "Stripe API base URL (default https://api.stripe.com; a local emulator's URL offline)"),
     Option("timeout", "--smoke-timeout", "SMOKE_TIMEOUT", float, 10.0,
-           "seconds to wait for the credit to appear"),
+           "seconds to wait for the credit to appear", positive=True, maximum=DAY),
     Option("settle", "--settle-seconds", "SMOKE_SETTLE_SECONDS", float, 0.5,
-           "seconds the state must stay unchanged after an event that must not credit"),
+           "seconds the state must stay unchanged after an event that must not credit", maximum=DAY),
     Option("ack_seconds", "--ack-seconds", "SMOKE_ACK_SECONDS", float, 10.0,
-           "the webhook must answer within this many seconds"),
+           "the webhook must answer within this many seconds", positive=True, maximum=DAY),
     Option("http_timeout", "--http-timeout", "SMOKE_HTTP_TIMEOUT", float, 15.0,
-           "timeout of every HTTP request, in seconds"),
+           "timeout of every HTTP request, in seconds", positive=True, maximum=DAY),
     Option("rate_limit", "--rate-limit", "SMOKE_RATE_LIMIT", int, None,
-           "never send more than this many requests a minute per route (default: the profile's)"),
+           "never send more than this many requests a minute per route (default: the profile's)", minimum=1),
     Option("duplicates", "--duplicates", "SMOKE_DUPLICATES", int, 10,
-           "how many copies of one event the concurrency check sends at once"),
+           "how many copies of one event the concurrency check sends at once", minimum=2),
     Option("seed", "--smoke-seed", "SMOKE_SEED", int, None,
-           "seed for the shuffled event order (printed on failure to reproduce it)"),
+           "seed for the shuffled event order (printed on failure to reproduce it)", minimum=None),
     Option("production", "--production", "SMOKE_PRODUCTION", bool, False,
            "mark the target as production (simulated-credit checks are then refused)"),
     Option("allow_production", "--allow-production", "SMOKE_ALLOW_PRODUCTION", bool, False,
@@ -74,7 +84,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("receipt_file", "--receipt-file", "SMOKE_RECEIPT_FILE", str, None,
            "receipt to verify with --phase verify-only"),
     Option("verify_deadline", "--verify-deadline", "SMOKE_VERIFY_DEADLINE", float, 600.0,
-           "seconds verify waits for the credit of a real payment"),
+           "seconds verify waits for the credit of a real payment", positive=True, maximum=DAY),
     Option("reports_dir", "--reports-dir", "SMOKE_REPORTS_DIR", str, "reports",
            "folder for receipts, artifacts and summaries"),
     Option("api_version", "--api-version", "SMOKE_API_VERSION", str, None,
@@ -123,12 +133,28 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if text.lower() in _FALSE:
             return False
         raise ConfigError(f"{source} must be true or false, not {text!r}.")
+    return check_number(option.kind(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else text,
+                        source, kind=option.kind, minimum=option.minimum, positive=option.positive,
+                        maximum=option.maximum)
+
+
+def check_number(raw: Any, source: str, *, kind: type = float, minimum: float | None = 0, positive: bool = False,
+                 maximum: float | None = None) -> Any:
+    """``raw`` as an int or a finite float within bounds, or a ConfigError naming ``source``."""
+    import math
+
     try:
-        value = option.kind(text)
-    except ValueError:
-        raise ConfigError(f"{source} must be a number, not {text!r}.") from None
-    if value < 0:
-        raise ConfigError(f"{source} must not be negative.")
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{source} must be {'a whole number' if kind is int else 'a number'}, not {raw!r}.") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source} must be a finite number of seconds, not {raw!r}.")
+    if positive and value <= 0:
+        raise ConfigError(f"{source} must be greater than 0, not {raw!r}.")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{source} must be at least {minimum:g}, not {raw!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{source} must be at most {maximum:g}, not {raw!r}.")
     return value
 
 
@@ -168,8 +194,12 @@ def resolve_settings(given: dict[str, Any] | None = None, environ: dict[str, str
 
 def check_base_url(url: str, what: str = "BASE_URL") -> str:
     """Return ``url`` without a trailing slash, or raise if it is not an http(s) URL."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 — raises on a port that is not a number or out of range
+    except ValueError:
+        raise ConfigError(f"{what} must be an http(s) URL such as https://staging.example.com, not {url!r}.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what} must be an http(s) URL such as https://staging.example.com, not {url!r}.")
     return url.strip().rstrip("/")
 

@@ -25,7 +25,7 @@ class Effect:
 
     def expected(self, baseline: Any) -> Any:
         """The state after exactly one credit."""
-        return _number(baseline) + self.delta if self.numeric else self.to
+        return _number(baseline) + self.delta if self.delta is not None else self.to
 
     def reached(self, baseline: Any, value: Any) -> bool:
         """True once ``value`` shows exactly one credit from ``baseline``."""

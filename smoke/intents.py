@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smoke.config import check_stripe_key
-from smoke.errors import ConfigError, SmokeError
+from smoke.errors import ConfigError, SmokeError, TargetUnreachable
 
 # Test cards → Stripe's test PaymentMethods for them.
 TEST_PAYMENT_METHODS = {
@@ -42,7 +42,7 @@ def confirm_intent(api_key: str, intent_id: str, *, api_base: str | None = None,
     key = check_stripe_key(api_key)
     method = TEST_PAYMENT_METHODS[normalise_card(card)]
     if not intent_id.startswith("pi_"):
-        raise SmokeError(f"{intent_id!r} is not a PaymentIntent id (pi_…); check [purchase].payment_intent in the profile.")
+        raise ConfigError(f"{intent_id!r} is not a PaymentIntent id (pi_…); check [purchase].payment_intent in the profile.")
     try:
         intent = client(key, api_base).v1.payment_intents.confirm(
             intent_id, params={"payment_method": method, "return_url": RETURN_URL})
@@ -53,6 +53,9 @@ def confirm_intent(api_key: str, intent_id: str, *, api_base: str | None = None,
     except stripe.InvalidRequestError as exc:
         raise SmokeError(f"Stripe would not confirm {intent_id} ({exc.user_message or exc.code}); "
                          "does the target create it in the same account and mode?") from None
+    except stripe.APIConnectionError as exc:
+        raise TargetUnreachable(f"Could not reach Stripe to confirm {intent_id} ({type(exc).__name__}); check "
+                                "STRIPE_API_BASE and the network, then try again.") from None
     except stripe.StripeError as exc:
         raise SmokeError(f"Confirming {intent_id} failed ({type(exc).__name__}); try again.") from None
     return Confirmation(str(intent.status), f"PaymentIntent {intent_id} is {intent.status}")

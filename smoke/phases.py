@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from smoke.receipts import Receipt, load, save
 from smoke.redact import REDACTOR
 from smoke.target import TargetClient, open_target, register_secrets
 from smoke.verdicts import EXIT_INCONCLUSIVE, credit_mismatch, judge_credit
-from smoke.waiting import hold_steady, wait_for
+from smoke.waiting import RateLimited, hold_steady, wait_for
 
 # Verdicts of verify and their exit codes, so CI can tell them apart.
 EXIT_CODES = {"verified": 0, "not_paid": 10, "paid_not_credited": 11, "wrong_amount": 12,
@@ -110,6 +112,140 @@ def _judge(effect: Effect, baseline: Any, seen: Any) -> str | None:
     return "verified" if code == "credited" else code
 
 
+# While verify or the person payer waits: a status line this often (seconds), and Stripe asked at most this often.
+PROGRESS_EVERY = 2.0
+STRIPE_EVERY = 2.0
+
+
+def _credit_text(effect: Effect, baseline: Any, value: Any) -> str:
+    """``credit state 1000 (baseline 1000, expecting +500)`` for the status line."""
+    if effect.numeric:
+        delta = effect.delta
+        expecting = f"+{int(delta) if isinstance(delta, float) and delta.is_integer() else delta}"
+    else:
+        expecting = str(effect.to)
+    return f"credit state {str(value)[:80]} (baseline {str(baseline)[:80]}, expecting {expecting})"
+
+
+class _Watch:
+    """Watches a wait from background threads: asks Stripe about the session and prints a status line."""
+
+    def __init__(self, out: Any, label: str, seconds: float, *, describe: Callable[[Any], str],
+                 stripe_client: Any = None, session_id: str = "", credit_event: str = "", created_after: int = 0) -> None:
+        self.out, self.label, self.describe = out, label, describe
+        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self.ends = time.monotonic() + seconds
+        self.stripe_client, self.session_id = stripe_client, session_id
+        self.credit_event, self.created_after = credit_event, created_after
+        self.credit = "credit state not read yet"
+        self.stripe: Any = None  # the latest SessionState
+        self.error: Exception | None = None  # why Stripe could not be asked; the wait ends and raises it
+        self.expired = False
+        self._read = self._printed = False
+        self._last: Any = None
+        self._halt = threading.Event()
+        self._shower: threading.Thread | None = None
+
+    def start(self) -> _Watch:
+        """Start asking Stripe (with a key) and showing the status line."""
+        if self.stripe_client is not None:
+            threading.Thread(target=self._ask_stripe, name="stripe-smoke-stripe", daemon=True).start()
+        self._shower = threading.Thread(target=self._show, name="stripe-smoke-status", daemon=True)
+        self._shower.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop both threads (a Stripe request in flight finishes on its own) and end a rewritten line."""
+        if self._halt.is_set():
+            return
+        self._halt.set()
+        if self._shower is not None:
+            self._shower.join(timeout=5)
+        if self.live and self._printed:
+            print(file=self.out, flush=True)
+
+    def phase(self, label: str, seconds: float) -> None:
+        """Show another stage of the wait, with its own time left."""
+        self.label, self.ends = label, time.monotonic() + seconds
+
+    @property
+    def ended(self) -> bool:
+        """True once Stripe says the session expired, or could not be asked: the wait should end now."""
+        return self.expired or self.error is not None
+
+    @property
+    def paid(self) -> bool:
+        """True once Stripe says the session is paid."""
+        return self.stripe is not None and self.stripe.payment_status == "paid"
+
+    def reading(self, read: Callable[[], Any], *, cut: bool = True) -> Callable[[], Any]:
+        """``read``, noting each value (or 429) for the status line; with ``cut``, no more reads once ``ended``."""
+
+        def noted() -> Any:
+            if cut and self.ended:
+                return self._last
+            try:
+                value = read()
+            except RateLimited as exc:
+                self.credit = f"the target is throttling (429, asked to wait {exc.retry_after:g} s)"
+                raise
+            self._last, self._read, self.credit = value, True, self.describe(value)
+            return value
+
+        return noted
+
+    def status(self) -> str:
+        """What Stripe and the target say, redacted, without the time left."""
+        state = self.stripe
+        if self.stripe_client is None:
+            stripe = "no STRIPE_API_KEY to ask Stripe"
+        elif state is None:
+            stripe = "Stripe has not answered yet"
+        else:
+            stripe = f"Stripe says session {state.status}/{state.payment_status}"
+            if state.event_id:
+                stripe += f", {state.event_id} pending_webhooks={state.pending_webhooks}"
+        return REDACTOR.redact(f"{stripe} · {self.credit}")
+
+    def line(self) -> str:
+        """The status line: the stage, what Stripe and the target say, and the time left."""
+        left = max(0.0, self.ends - time.monotonic())
+        return REDACTOR.redact(f"{self.label}: {self.status()} · {left:.0f} s left")
+
+    def _ask_stripe(self) -> None:
+        from smoke.stripe_api import session_state
+
+        while not self._halt.is_set():
+            asked = time.monotonic()
+            try:
+                self.stripe = session_state(self.stripe_client, self.session_id, self.credit_event, self.created_after)
+            except Exception as exc:  # noqa: BLE001 - raised again by the waiting thread
+                self.error = exc
+                return
+            if self.stripe.status == "expired":
+                self.expired = True
+                return
+            self._halt.wait(max(0.0, STRIPE_EVERY - (time.monotonic() - asked)))
+
+    def _show(self) -> None:
+        # A wait that ends within a second prints only its verdict; the first line waits (up to 3 s) for both answers.
+        begin = time.monotonic()
+        due = begin + 1.0
+        while not self._halt.wait(max(0.0, due - time.monotonic())):
+            ready = self._read and (self.stripe_client is None or self.stripe is not None or self.ended)
+            if not self._printed and not ready and time.monotonic() < begin + 3.0 - 0.2:
+                due = time.monotonic() + 0.1
+                continue
+            line = self.line()
+            if self.live:
+                self.out.write("\r" + line + "\x1b[K")
+                self.out.flush()
+            else:
+                print(line, file=self.out, flush=True)
+            self._printed = True
+            due = time.monotonic() + PROGRESS_EVERY
+
+
 def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = None) -> Verdict:
     """Verify-only: wait until the credit shows exactly once, then judge; the receipt records the verdict."""
     out = out or sys.stdout
@@ -122,36 +258,35 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
     client = _restore(receipt, settings)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else \
         Effect(to=receipt.effect.get("to"), from_=receipt.effect.get("from"))
-    stripe_client = None
+    stripe_client = watcher_client = None
     if settings.stripe_api_key and receipt.session_id:
         from smoke.stripe_api import client as make_client
 
-        stripe_client = make_client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
+        api_base = settings.stripe_api_base or receipt.stripe_api_base
+        stripe_client = make_client(settings.stripe_api_key, api_base)
+        watcher_client = make_client(settings.stripe_api_key, api_base)  # its own: the watcher asks from a thread
     created = int(datetime.fromisoformat(receipt.created_at).timestamp())
-    last_stripe_check = [0.0]
     stripe_state: list[Any] = [None]
-
-    def stripe_says_expired(_value: Any) -> bool:
-        # Ask Stripe at most every 2 s: the credit state is polled faster.
-        if stripe_client is None or time.monotonic() - last_stripe_check[0] < 2:
-            return False
-        last_stripe_check[0] = time.monotonic()
-        from smoke.stripe_api import session_state
-
-        stripe_state[0] = session_state(stripe_client, receipt.session_id or "", client.profile.credit_event, created)
-        return stripe_state[0].status == "expired"
-
+    # Stripe is asked (at most every 2 s) beside the credit polling; an expired session ends the wait at once.
+    watch = _Watch(out, "waiting for the credit", deadline, describe=lambda v: _credit_text(effect, receipt.baseline, v),
+                   stripe_client=watcher_client, session_id=receipt.session_id or "",
+                   credit_event=client.profile.credit_event, created_after=created)
     try:
-        outcome = wait_for(client.read_state, lambda v: _judge(effect, receipt.baseline, v) is not None, deadline,
-                           start=0.05, cap=2.0, stop=stripe_says_expired)
+        watch.start()
+        outcome = wait_for(watch.reading(client.read_state), lambda v: _judge(effect, receipt.baseline, v) is not None,
+                           deadline, start=0.05, cap=2.0, stop=lambda _v: watch.ended)
+        if watch.error is not None:
+            raise watch.error
         seen = outcome.value
         verdict_code = _judge(effect, receipt.baseline, seen)
         if verdict_code is None and outcome.cut_short:
             verdict_code = "inconclusive"
         if verdict_code == "verified":
-            steady = hold_steady(client.read_state, seen, settings.settle)
+            watch.phase(f"credited, checking it stays for {settings.settle:g} s", settings.settle)
+            steady = hold_steady(watch.reading(client.read_state, cut=False), seen, settings.settle)
             verdict_code = _judge(effect, receipt.baseline, steady.value) if not steady.ok else "verified"
             seen = steady.value
+        watch.stop()
         if stripe_client is not None:  # the ids (intent, event) for the message, and the evidence when it failed
             from smoke.stripe_api import session_state
 
@@ -161,6 +296,7 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
         if verdict_code is None and state is not None and state.event_id and not state.pending_webhooks:
             ledger = client.ledger_entries_mentioning({receipt.session_id or "", state.payment_intent or "", state.event_id})
     finally:
+        watch.stop()
         client.close()
     verdict = _explain(verdict_code, receipt, effect, seen, stripe_state[0], deadline, ledger)
     receipt.record("verify", verdict.code if verdict.code != "not_credited" else "created", verdict.message)
@@ -189,6 +325,10 @@ def _explain(code: str | None, receipt: Receipt, effect: Effect, seen: Any, stri
     if stripe is None:
         return Verdict("not_credited", f"No credit after {deadline:g}s (still {seen}, expected {expected}; {ids}). "
                                        "Give STRIPE_API_KEY to tell 'not paid' from 'paid but not credited'.")
+    if stripe.payment_status != "paid" and stripe.status == "expired":
+        return Verdict("not_paid", f"Not paid: the Checkout Session expired and nobody paid it (Stripe says "
+                                   f"{stripe.status}/{stripe.payment_status}; {ids}); it can no longer be paid, so "
+                                   "start a new payment with 'stripe-smoke checkout create'.")
     if stripe.payment_status != "paid":
         return Verdict("not_paid", f"Not yet paid: Stripe says the session is {stripe.status}/{stripe.payment_status} "
                                    f"({ids}); pay it, then run verify again.")
@@ -281,7 +421,7 @@ def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any)
     url_file.parent.mkdir(parents=True, exist_ok=True)
     url_file.write_text((receipt.checkout_url or "") + "\n", encoding="utf-8")
     print(f"Open this URL in a browser and pay with a test card (4242 4242 4242 4242, any future date, any CVC):\n"
-          f"{receipt.checkout_url}\n(also in {url_file})", file=out)
+          f"{receipt.checkout_url}\n(also in {url_file})", file=out, flush=True)
     if os.environ.get("SMOKE_OPEN_CHECKOUT_URL", "").lower() in ("1", "true", "yes"):
         open_in_browser(receipt.checkout_url or "")
     stripe_client = None
@@ -291,40 +431,25 @@ def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any)
         stripe_client = client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
     target = _restore(receipt, settings)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else Effect(to=receipt.effect.get("to"))
-    started = time.monotonic()
-    live = bool(getattr(out, "isatty", lambda: False)())
-    last_shown = [""]
-
-    def show(state: str) -> None:
-        # A terminal gets one line rewritten in place; a log gets a line each time the state changes.
-        line = f"[{time.monotonic() - started:5.0f}s] waiting for payment: {state}"
-        if live:
-            print("\r" + line, end="", file=out, flush=True)
-        elif state != last_shown[0]:
-            print(line, file=out, flush=True)
-        last_shown[0] = state
-
-    def status_line() -> tuple[str, bool]:
-        parts, done = [], False
-        if stripe_client is not None:
-            from smoke.stripe_api import session_state
-
-            state = session_state(stripe_client, receipt.session_id or "", target.profile.credit_event, 0)
-            parts.append(f"session {state.status}/{state.payment_status}")
-            done = state.payment_status == "paid"
-        value = target.read_state()
-        parts.append(f"credit state {value}")
-        done = done or _judge(effect, receipt.baseline, value) is not None
-        show(", ".join(parts))
-        return ", ".join(parts), done
-
+    # A terminal gets one line rewritten in place; a log gets a line every PROGRESS_EVERY seconds.
+    watch = _Watch(out, "waiting for payment", deadline, describe=lambda v: _credit_text(effect, receipt.baseline, v),
+                   stripe_client=stripe_client, session_id=receipt.session_id or "",
+                   credit_event=target.profile.credit_event,
+                   created_after=int(datetime.fromisoformat(receipt.created_at).timestamp()))
     try:
-        outcome = wait_for(status_line, lambda r: r[1], deadline, start=1.0, cap=3.0)
+        watch.start()
+        outcome = wait_for(watch.reading(target.read_state),
+                           lambda v: watch.paid or _judge(effect, receipt.baseline, v) is not None,
+                           deadline, start=0.5, cap=2.0, stop=lambda _v: watch.ended)
     finally:
+        watch.stop()
         target.close()
-    line = outcome.value[0] if outcome.value else "no status"
-    if live:
-        print(file=out)
     if outcome.ok:
         return PayResult("succeeded", "person", "paid by a person", [])
+    if watch.error is not None:
+        raise watch.error
+    line = watch.status()
+    if watch.expired:
+        return PayResult("failed", "person", f"the Checkout Session expired before anyone paid it ({line}); start a "
+                                             "new payment with 'stripe-smoke checkout create'", [])
     return PayResult("timeout", "person", f"not paid within {deadline:g}s ({line})", [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from smoke.errors import ConfigError
@@ -14,7 +14,11 @@ _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_-]*):([^}:]+?)(?::-((?:[^{}]|\$\{
 
 
 class Missing(ConfigError):
-    """A placeholder names a value that does not exist (yet)."""
+    """A placeholder names a value that does not exist (yet); ``source``/``key`` say which, when known."""
+
+    def __init__(self, message: str, source: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.source, self.key = source, key
 
 
 def json_path(data: Any, path: str) -> Any:
@@ -101,6 +105,43 @@ def resolve(value: Any, sources: Mapping[str, Any]) -> Any:
     return _PLACEHOLDER.sub(lambda m: str(_lookup(m, sources)), value)
 
 
+def resolve_shown(value: Any, sources: Mapping[str, Any], why: Callable[[Missing], str] = str) -> Any:
+    """Resolve like ``resolve`` for display: a placeholder that cannot be resolved becomes ``(unresolved: WHY)``."""
+    if isinstance(value, dict):
+        return {k: resolve_shown(v, sources, why) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [resolve_shown(v, sources, why) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def shown(match: re.Match[str]) -> Any:
+        try:
+            return _lookup(match, sources)
+        except Missing as exc:
+            return f"(unresolved: {why(exc)})"
+
+    whole = _PLACEHOLDER.fullmatch(value)
+    if whole:
+        return shown(whole)
+    return _PLACEHOLDER.sub(lambda m: str(shown(m)), value)
+
+
+def keys_of(value: Any, source: str) -> set[str]:
+    """The keys ``value`` looks up in ``source`` (``keys_of("${var:amount}", "var") == {"amount"}``), defaults included."""
+    if isinstance(value, dict):
+        return set().union(*(keys_of(v, source) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(keys_of(v, source) for v in value)) if value else set()
+    found: set[str] = set()
+    if isinstance(value, str):
+        for match in _PLACEHOLDER.finditer(value):
+            if match.group(1) == source:
+                found.add(match.group(2))
+            if match.group(3):
+                found |= keys_of(match.group(3), source)
+    return found
+
+
 def references(value: Any) -> set[str]:
     """The sources (``buyer``, ``env``, …) that ``value`` refers to."""
     if isinstance(value, dict):
@@ -122,7 +163,9 @@ def _lookup(match: re.Match[str], sources: Mapping[str, Any]) -> Any:
         if source not in sources:
             raise Missing(f"${{{source}:…}} is not available here (known: {', '.join(sorted(sources)) or 'none'})")
         return json_path(sources[source], key)
-    except Missing:
+    except Missing as exc:
         if default is not None:
             return resolve(default, sources)
+        if exc.source is None:
+            exc.source, exc.key = source, key
         raise

@@ -7,6 +7,7 @@ its heavy imports wait until a check runs, and its state lives in the config's s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -21,6 +22,7 @@ from smoke.reporting import MARK, Summary, area_of
 from smoke.verdicts import CAUSE_PROPERTY, EXIT_INCONCLUSIVE, VERDICT_PROPERTY, Verdict
 
 _SUMMARY = pytest.StashKey[Summary]()
+EXIT_PROPERTY = "stripe_smoke_exit"
 MARKERS = {
     "smoke_simulated": "smoke_simulated: the check sends simulated signed events (refused against production targets)",
     "smoke_needs": "smoke_needs(capability, ...): the check skips unless the profile supports each capability "
@@ -37,13 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the options (each also an environment variable and a ``smoke_*`` ini key; see README)."""
     group = parser.getgroup("stripe-smoke", "stripe-smoke: check a billing API against Stripe payments")
     for option in OPTIONS:
-        env = f" [env {option.env}]" if option.env else ""
         if option.kind is bool:
             group.addoption(option.flag, dest=f"smoke_{option.name}", action="store_true", default=None,
-                            help=option.help + env)
+                            help=option.help_text())
         else:
             group.addoption(option.flag, dest=f"smoke_{option.name}", default=None, metavar=option.name.upper(),
-                            help=f"{option.help} (default: {option.default}){env}")
+                            help=option.help_text())
         parser.addini(f"smoke_{option.name}", f"stripe-smoke: {option.help} (below {option.flag} and the environment)",
                       default="")
     group.addoption("--env-file", dest="smoke_env_file", default=None, metavar="PATH",
@@ -73,6 +74,25 @@ def _wanted(config: pytest.Config) -> bool:
     if any(config.getoption(f"smoke_{o.name}") not in (None, False) for o in OPTIONS):
         return True
     return any("smoke/suites" in str(a).replace("\\", "/") or "smoke.suites" in str(a) for a in config.args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Check settings, profile, secret and target once, before collection and before any xdist worker starts:
+    a problem is one sentence on stderr and its exit code (4 configuration, 3 unreachable), not a traceback."""
+    if hasattr(config, "workerinput") or not _wanted(config):
+        return None
+    if any(config.getoption(name, None) for name in ("help", "version", "showfixtures", "show_fixtures_per_test",
+                                                     "markers")):
+        return None
+    from smoke.preflight import preflight
+
+    try:
+        preflight(config, reach_target=not config.getoption("collectonly", False))
+    except SmokeError as exc:
+        sys.stderr.write(f"stripe-smoke: {REDACTOR.redact(str(exc))}\n")
+        return exc.exit_code
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -133,6 +153,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report.user_properties.append(MARK)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+        if call.when == "setup":  # a fixture could not prepare the run: the run ends with this error's exit code
+            report.user_properties.append((EXIT_PROPERTY, getattr(call.excinfo.value, "exit_code", 1)))
     if call.excinfo is not None:
         _record_verdict(item, report, call.excinfo.value)
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
@@ -170,10 +192,14 @@ class _Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.summary = Summary(config)
+        self.setup_error: tuple[int, str] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Fold one report into the summary."""
+        """Fold one report into the summary; remember the first set-up error that ends the run."""
         self.summary.record(report)
+        code = dict(report.user_properties).get(EXIT_PROPERTY)
+        if code and self.setup_error is None:
+            self.setup_error = (int(str(code)), str(report.longrepr).splitlines()[0] if report.longrepr else "")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -182,6 +208,9 @@ class _Reporter:
             from smoke.allure_extras import write_allure_extras
 
             write_allure_extras(self.config, {row.cause for row in self.summary.rows.values() if row.cause})
+        if self.setup_error is not None and self.setup_error[0] != 1:
+            session.exitstatus = self.setup_error[0]  # the run could not start: configuration (4) or unreachable (3)
+            return
         if exitstatus != 0:
             return
         if self.summary.blocked_by_failure:
@@ -192,6 +221,8 @@ class _Reporter:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Print the table of checks and write reports/summary.md."""
         self.summary.terminal(terminalreporter)
+        if self.setup_error is not None:
+            terminalreporter.write_line(f"stripe-smoke: {self.setup_error[1].split(': ', 1)[-1]}", red=True)
         path = self.summary.write()
         if path is not None:
             terminalreporter.line(f"summary: {path}")

@@ -1,30 +1,41 @@
-"""``stripe-smoke profile check``: validate a profile and try its read steps against a target, showing each exchange."""
+"""``stripe-smoke profile check``: validate a profile and try every step a run needs against a target, showing each exchange."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from smoke.errors import ConfigError, SmokeError, TargetUnreachable
-from smoke.profiles import Profile, Step, load_profile
+from smoke.placeholders import Missing, json_path, resolve_shown
+from smoke.profiles import Profile, Step, check_variables, load_profile
 from smoke.redact import REDACTOR
 from smoke.target import TargetClient, open_target
 
-EXIT_OK, EXIT_FAILED = 0, 1
+# 4: the profile does not match the API (a purchase answering 4xx, not JSON, or without the fields it names).
+EXIT_OK, EXIT_FAILED, EXIT_MISMATCH = 0, 1, ConfigError.exit_code
 _SHOWN = 600  # characters of a body shown per exchange
+_PURCHASE_FIELDS = {"session_id": "session id:    ", "checkout_url": "checkout URL:  ", "payment_intent": "payment intent:"}
+_WHAT = {"session_id": "the Checkout Session id", "checkout_url": "the Checkout URL", "payment_intent": "the PaymentIntent id"}
 
 
-def describe(profile: Profile) -> list[str]:
-    """A few lines saying what the profile declares."""
+def credit_state(profile: Profile, show: Callable[[Any], Any] | None = None) -> str:
+    """The ``credit state:`` line: where the state is and what one payment does to it, filled by ``show``."""
+    show = show or (lambda value: value)
     if profile.state is None:
         effect = "none observable ([supports] state = false): credit checks will skip"
     elif profile.numeric:
-        effect = f"{profile.state_value} rises by {profile.delta}"
+        effect = f"{show(profile.state_value)} rises by {show(profile.delta)}"
     else:
-        effect = f"{profile.state_value}: {profile.state_from!r} → {profile.state_to!r}"
+        effect = f"{show(profile.state_value)}: {show(profile.state_from)!r} → {show(profile.state_to)!r}"
+    return f"  credit state: {effect}"
+
+
+def describe(profile: Profile, show: Callable[[Any], Any] | None = None, *, state: bool = True) -> list[str]:
+    """A few lines saying what the profile declares, placeholders filled by ``show`` (as written without it)."""
     lines = [f"profile {profile.name!r} is valid ({profile.source})",
-             f"  credit state: {effect}",
+             *([credit_state(profile, show)] if state else []),
              f"  webhook:      POST {profile.webhook_path or '(class)'} acting on {profile.credit_event} "
              f"(API version {profile.api_version}, Content-Type {profile.content_type!r})"]
     if profile.rate_limit_per_minute:
@@ -34,17 +45,56 @@ def describe(profile: Profile) -> list[str]:
     return lines
 
 
+def _origin(name: str) -> str:
+    """Which step provides ``${name:…}``."""
+    return {"buyer": "the [buyer] step", "purchase": "the [purchase] step"}.get(name, f"the setup step {name!r}")
+
+
 class _Checker:
     """Runs the steps one by one and prints what happened."""
 
-    def __init__(self, client: TargetClient, out: TextIO, create: bool) -> None:
+    def __init__(self, client: TargetClient, out: TextIO, create: bool, *, later: str = "run below") -> None:
         self.client, self.out, self.create = client, out, create
         self.shown = client.exchange_seq
         self.failed = 0
+        self.mismatched = 0
         self.skipped: list[str] = []
+        profile = client.profile
+        # Why a step's values are not there (yet): shown as "(unresolved: …)" wherever they are used.
+        self.why: dict[str, str] = {step.name: f"comes from {_origin(step.name)}, {later}"
+                                    for step in (profile.buyer, *profile.setup, profile.purchase) if step is not None}
 
     def say(self, text: str) -> None:
         print(REDACTOR.redact(text), file=self.out)
+
+    def show(self, value: Any) -> Any:
+        """``value`` with every placeholder resolved, or ``(unresolved: why)`` where it cannot be yet."""
+        return resolve_shown(value, self.client.results, self.reason)
+
+    def reason(self, exc: Missing) -> str:
+        """Why a placeholder has no value, in words (never as a placeholder)."""
+        source, key = exc.source, exc.key
+        var = self.client.profile.vars.get(key or "") if source == "var" else None
+        if var is not None:
+            return f"set {var.env}" if var.env else f"give the variable {key!r} a default"
+        if source == "var":
+            return f"no [vars] entry called {key!r}"
+        if source is not None and source not in self.client.results and source != "env":
+            return self.why.get(source, f"no step called {source!r} provides it")
+        if source is not None and source != "env":
+            return f"{_origin(source)} answered without {key!r}"
+        return str(exc)
+
+    def blockers(self, *values: Any) -> str:
+        """Why ``values`` cannot be resolved yet ("" when they can)."""
+        found: list[str] = []
+
+        def note(exc: Missing) -> str:
+            found.append(self.reason(exc))
+            return ""
+
+        resolve_shown(list(values), self.client.results, note)
+        return "; ".join(dict.fromkeys(found))
 
     def flush_exchanges(self) -> None:
         for exchange in self.client.exchanges:
@@ -57,6 +107,10 @@ class _Checker:
                 self.say(f"      answered: {' '.join(exchange.response_body.split())[:_SHOWN]}")
         self.shown = self.client.exchange_seq
 
+    def _inputs(self, step: Step, authed: bool) -> list[Any]:
+        """Everything a step fills in before it is sent."""
+        return [step.path, step.headers, step.params, step.json, step.form, self.client.profile.auth_headers if authed else {}]
+
     def step(self, label: str, step: Step, *, authed: bool = True) -> None:
         """Run one step unless it creates something and --no-create was given."""
         given = self._given(step)
@@ -66,35 +120,40 @@ class _Checker:
             return
         if step.method != "GET" and not self.create:
             self.skipped.append(step.name)
-            self.say(f"[{label}] skipped: {step.method} {step.path} creates something (--no-create)")
+            self.why[step.name] = f"{_origin(step.name)} was skipped (--no-create)"
+            self.say(f"[{label}] skipped: {step.method} {self.show(step.path)} creates something (--no-create)")
             return
-        self.say(f"[{label}] {step.method} {step.path}")
+        self.say(f"[{label}] {step.method} {self.show(step.path)}")
         self.show_params(step)
+        blockers = self.blockers(*self._inputs(step, authed))
+        if blockers:
+            self.skipped.append(step.name)
+            self.why[step.name] = f"{_origin(step.name)} could not run"
+            self.say(f"    not run: {blockers}")
+            return
+        sent = self.client.exchange_seq
         try:
             data = self.client.run_step(step, authed=authed)
-        except ConfigError as exc:
-            self.skipped.append(step.name)
-            self.say(f"    not run: {exc}")
-            return
         except TargetUnreachable:
             raise
         except SmokeError as exc:
             self.flush_exchanges()
+            if self.client.exchange_seq == sent:  # nothing was sent: the step could not be prepared
+                self.skipped.append(step.name)
+                self.why[step.name] = f"{_origin(step.name)} could not run"
+                self.say(f"    not run: {exc}")
+                return
             self.failed += 1
+            self.why[step.name] = f"{_origin(step.name)} failed"
             self.say(f"    FAILED: {exc}")
             return
         self.flush_exchanges()
-        self.say(f"    values as ${{{step.name}:…}}: {json.dumps(REDACTOR.redact_data(data))[:_SHOWN]}")
+        self.say(f"    values later steps use as {step.name}:PATH: {json.dumps(REDACTOR.redact_data(data))[:_SHOWN]}")
 
     def show_params(self, step: Step) -> None:
-        """Print the step's query parameters as they will be sent (when they can be resolved yet)."""
-        if not step.params:
-            return
-        try:
-            params = self.client.fill(step.params, f"[{step.name}].params")
-        except ConfigError:
-            params = step.params
-        self.say(f"    query:    {json.dumps(REDACTOR.redact_data(params))}")
+        """Print the step's query parameters as they will be sent (unresolved ones say why)."""
+        if step.params:
+            self.say(f"    query:    {json.dumps(REDACTOR.redact_data(self.show(step.params)), default=str)}")
 
     def _given(self, step: Step) -> dict[str, Any] | None:
         if not step.given:
@@ -105,44 +164,145 @@ class _Checker:
             return None
         return values if all(v not in (None, "") for v in values.values()) else None
 
+    def freeze(self) -> None:
+        """From here on, use what the steps above provided: never run (or create) them again."""
+        self.client.ensure_buyer = lambda: self.client.results.get("buyer")  # type: ignore[method-assign]
+
     def state(self) -> None:
         """Read the credit state with what the earlier steps provided (never creating anything here)."""
         profile = self.client.profile
         if profile.state is None:
             self.say("[state] none: the profile declares no observable effect")
             return
-        self.say(f"[state] {profile.state.method} {profile.state.path} → {profile.state_value}")
+        self.say(f"[state] {profile.state.method} {self.show(profile.state.path)} → {self.show(profile.state_value)}")
         self.show_params(profile.state)
-        self.client.ensure_buyer = lambda: self.client.results.get("buyer")  # type: ignore[method-assign]
+        needs = f" (needs {', '.join(self.skipped)}, not created)" if self.skipped else ""
+        blockers = self.blockers(*self._inputs(profile.state, True), profile.state_value, profile.delta,
+                                 profile.state_from, profile.state_to)
+        if blockers:  # don't ask for a state that cannot be picked out of the answer
+            self.say(f"    not run{needs}: {blockers}")
+            return
+        sent = self.client.exchange_seq
         try:
             value = self.client.read_state()
-        except ConfigError as exc:
-            needs = f" (needs {', '.join(self.skipped)}, not created)" if self.skipped else ""
-            self.say(f"    not run{needs}: {exc}")
-            return
+            expected = self.client.effect().describe(value)
         except TargetUnreachable:
             raise
         except SmokeError as exc:
             self.flush_exchanges()
+            if self.client.exchange_seq == sent:
+                self.say(f"    not run{needs}: {exc}")
+                return
+            if needs:  # e.g. no buyer was created (--no-create): an unreadable state is expected, not a failure
+                self.say(f"    unreadable{needs}: {exc}")
+                return
             self.failed += 1
             self.say(f"    FAILED: {exc}")
             return
         self.flush_exchanges()
-        self.say(f"    value: {value!r} — expected after one payment: {self.client.effect().describe(value)}")
+        self.say(f"    value: {value!r} — expected after one payment: {expected}")
+
+    def purchase(self) -> None:
+        """Start a purchase as the checks would and show what the answer holds (unless --no-create)."""
+        profile = self.client.profile
+        step = profile.purchase
+        if step is None or not profile.can("purchase"):
+            self.say("[purchase] none: the profile declares no purchase ([purchase] / [supports] purchase), "
+                     "so the checks that buy through the API skip")
+            return
+        if not self.create:
+            self.why[step.name] = f"{_origin(step.name)} was skipped (--no-create)"
+            self.say(f"[purchase] skipped: {step.method} {self.show(step.path)} starts a payment (--no-create)")
+            return
+        self.say(f"[purchase] {step.method} {self.show(step.path)}")
+        self.show_params(step)
+        blockers = self.blockers(*self._inputs(step, True))
+        if blockers:
+            self.why[step.name] = f"{_origin(step.name)} could not run"
+            self.say(f"    not run: {blockers}")
+            return
+        sent = self.client.exchange_seq
+        try:
+            purchase = self.client.start_purchase()
+        except TargetUnreachable:
+            raise
+        except SmokeError as exc:
+            self.flush_exchanges()
+            if self.client.exchange_seq == sent:
+                self.why[step.name] = f"{_origin(step.name)} could not run"
+                self.say(f"    not run: {exc}")
+                return
+            last = self.client.exchanges[-1] if self.client.exchanges else None
+            if last is not None and last.status >= 500:  # the target failed, as in any other step (exit 1)
+                self.failed += 1
+            else:  # a 4xx, not JSON, or without a field the profile names: the profile does not match the API
+                self.mismatched += 1
+            self.say(f"    FAILED: {self._purchase_mismatch(step) or exc}")
+            return
+        self.flush_exchanges()
+        found = {"session_id": purchase.session_id, "checkout_url": purchase.checkout_url,
+                 "payment_intent": purchase.payment_intent}
+        for key, label in _PURCHASE_FIELDS.items():
+            if key in step.extract:
+                self.say(f"    {label} {found[key] or f'(none yet: {step.extract[key]} is empty in the answer)'}")
+
+    def _purchase_mismatch(self, step: Step) -> str:
+        """One sentence naming the field of a 2xx purchase answer that the profile points at but is not there."""
+        last = self.client.exchanges[-1] if self.client.exchanges else None
+        data = self.client.results.get(step.name)
+        if last is None or not 200 <= last.status < 300 or not isinstance(data, (dict, list)):
+            return ""
+        for key, path in step.extract.items():
+            try:
+                json_path(data, path)
+            except Missing:
+                fields = ", ".join(list(data)[:12]) if isinstance(data, dict) else "a list"
+                return (f"[purchase] {step.method} {self.show(step.path)} answered {last.status} without {path!r}, "
+                        f"the path [purchase] {key} names: set {key} to where the answer holds {_WHAT[key]} "
+                        f"(the answer has: {fields or 'no fields'}).")
+        return ""
+
+    def webhook(self) -> None:
+        """Show the ``data.object`` fields the crediting event will carry for this buyer (never sent here)."""
+        profile = self.client.profile
+        self.say(f"[webhook] not sent: the checks deliver signed events to {profile.webhook_path or '(class)'}")
+        if not profile.credit_object and not profile.class_path:
+            self.say(f"    {profile.credit_event} carries only the checks' defaults ([webhook.object] is empty)")
+            return
+        try:
+            fields = self.client.credit_fields()
+        except TargetUnreachable:
+            raise
+        except SmokeError:
+            fields = self.show(profile.credit_object)
+        shown = json.dumps(REDACTOR.redact_data(fields), default=str, ensure_ascii=False)
+        self.say(f"    {profile.credit_event} will carry in data.object: {shown}")
 
 
 def check_profile(name_or_path: str, base_url: str | None, *, create: bool = True, http_timeout: float = 15.0,
                   out: TextIO | None = None) -> int:
-    """Validate the profile; with a base URL run its read-only steps (and, unless ``create`` is off, buyer/setup)."""
+    """Validate the profile; with a base URL run its steps, the purchase too unless ``create`` is off; 4 on a mismatch."""
     out = out or sys.stdout
     profile = load_profile(name_or_path)
-    for line in describe(profile):
-        print(line, file=out)
     if not base_url:
-        print("no --base-url: validated only (give one to try the steps against the API)", file=out)
+        # Validation only: nothing is sent, but variables are filled in (and an unset one is named).
+        client = TargetClient(profile, "http://127.0.0.1", webhook_secret=None, http_timeout=http_timeout)
+        client.results["var"] = {k: v for k, v in client.results["var"].items() if v is not None}
+        client.close()
+        checker = _Checker(client, out, create, later="which runs only with --base-url")
+        for line in describe(profile, checker.show):
+            checker.say(line)
+        try:
+            check_variables(profile)
+        except ConfigError as exc:
+            checker.say(f"  warning: {exc}")
+        checker.say("no --base-url: validated only (give one to try the steps against the API)")
         return EXIT_OK
+    check_variables(profile)
     client = open_target(profile, base_url, webhook_secret=None, http_timeout=http_timeout)
     checker = _Checker(client, out, create)
+    for line in describe(profile, checker.show, state=False):  # the credit state is shown once the steps ran
+        checker.say(line)
     try:
         checker.say(f"[health] {(profile.health.method + ' ' + profile.health.path) if profile.health else 'GET /'}")
         response = client.health()
@@ -154,12 +314,17 @@ def check_profile(name_or_path: str, base_url: str | None, *, create: bool = Tru
             checker.step("buyer", profile.buyer, authed=False)
         for step in profile.setup:
             checker.step(f"setup {step.name}{' (per check)' if step.per_check else ''}", step)
+        checker.freeze()
         checker.state()
+        checker.purchase()
+        checker.webhook()
     finally:
         client.close()
-    if profile.purchase is not None:
-        checker.say(f"[purchase] not run: {profile.purchase.method} {profile.purchase.path} starts a payment")
-    checker.say(f"[webhook] not sent: the checks deliver signed events to {profile.webhook_path}")
+    checker.say("a run will use:")
+    checker.say(credit_state(profile, checker.show))
+    if checker.mismatched:
+        checker.say("the purchase did not work as the profile describes: fix [purchase] (or the API) and check again")
+        return EXIT_MISMATCH
     verdict = "all steps answered as the profile expects" if not checker.failed else f"{checker.failed} step(s) failed"
     checker.say(verdict)
     return EXIT_OK if not checker.failed else EXIT_FAILED

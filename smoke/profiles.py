@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,28 +10,9 @@ from typing import Any
 from smoke._data import fixtures_dir
 from smoke.errors import ConfigError
 from smoke.events import DEFAULT_API_VERSION
+from smoke.files import read_toml
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-# Every key a profile may use, by table; anything else is a typo we point out.
-_SCHEMA: dict[str, set[str]] = {
-    "": {"name", "description", "class", "target", "vars", "buyer", "setup", "auth", "state",
-         "effect", "purchase", "webhook", "supports", "ledger"},
-    "target": {"health", "production", "embedded", "rate_limit_per_minute"},
-    "step": {"name", "request", "json", "form", "headers", "params", "expect_status", "secrets", "on_status",
-             "given", "per_check"},
-    "auth": {"headers"},
-    "state": {"request", "json", "params", "value", "where"},
-    "effect": {"delta", "from", "to", "may_become"},
-    "ledger": {"request", "params", "headers", "entries"},
-    "purchase": {"request", "json", "form", "headers", "params", "expect_status", "secrets",
-                 "on_status", "session_id", "checkout_url", "payment_intent"},
-    "webhook": {"path", "credit_event", "object", "api_version", "content_type", "expect_status",
-                "reject_status"},
-    "supports": {"simulated_credit", "purchase", "refunds", "ledger", "state"},
-    "var": {"env", "default", "secret"},
-}
-
 
 @dataclass(frozen=True)
 class Step:
@@ -123,7 +103,7 @@ def find_profile(name_or_path: str) -> Path:
     """Resolve ``--target``: a path to a ``.toml`` file, or the name of a shipped profile."""
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".toml" or candidate.exists():
-        if not candidate.is_file():
+        if not (candidate.exists() or candidate.is_symlink()):
             raise ConfigError(f"Profile file {candidate} does not exist; check the path given to --target.")
         return candidate
     shipped = fixtures_dir() / "profiles" / f"{name_or_path}.toml"
@@ -137,14 +117,53 @@ def find_profile(name_or_path: str) -> Path:
 
 def load_profile(name_or_path: str) -> Profile:
     """Read and validate a profile; errors name the file, the key and the fix."""
+    from smoke.schema import ProfileSchema  # pydantic: imported when a profile is loaded
+    from smoke.schema_errors import validate
+
     path = find_profile(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line.") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check the file's permissions.") from None
+    data = read_toml(path, "profile")
+    validate(ProfileSchema, data, prefix=f"{path}: ")  # types, ranges and known keys
     return _Parser(path).profile(data)
+
+
+def check_variables(profile: Profile, environ: Mapping[str, str] | None = None) -> None:
+    """Raise a ConfigError naming each used ``[vars]`` entry that has neither its environment variable nor a default."""
+    import dataclasses
+    import os
+
+    from smoke.placeholders import keys_of
+
+    def strings(value: Any) -> list[str]:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return [s for f in dataclasses.fields(value) for s in strings(getattr(value, f.name))]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, (list, tuple)):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    env = os.environ if environ is None else environ
+    used: set[str] = set()
+    todo = keys_of([s for f in dataclasses.fields(profile) if f.name != "vars" for s in strings(getattr(profile, f.name))], "var")
+    while todo:  # a var the default of a used var needs is used too (unless that var's env var is set)
+        name = todo.pop()
+        if name in used or name not in profile.vars:
+            continue
+        used.add(name)
+        var = profile.vars[name]
+        if not (var.env and env.get(var.env, "")):
+            todo |= keys_of(var.default, "var")
+    unset = [(name, var.env) for name, var in profile.vars.items()
+             if name in used and var.default is None and not (var.env and env.get(var.env, ""))]
+    if not unset:
+        return
+    if len(unset) == 1:
+        name, env_name = unset[0]
+        fix = f"set {env_name} (or give the variable a default in the profile)" if env_name else "give it a default in the profile"
+        raise ConfigError(f"The profile variable {name!r} has no value: {fix}.")
+    names = ", ".join(f"{name!r} ({env_name})" if env_name else repr(name) for name, env_name in unset)
+    raise ConfigError(f"The profile variables {names} have no value: set their environment variables "
+                      "(or give the variables defaults in the profile).")
 
 
 class _Parser:
@@ -157,13 +176,9 @@ class _Parser:
         return ConfigError(f"{self.path}: {key} {problem}; {fix}.")
 
     def keys(self, table: Any, where: str, schema: str) -> dict[str, Any]:
+        # Keys and types were checked against smoke.schema.ProfileSchema before parsing.
         if not isinstance(table, dict):
             raise self.fail(where or "the file", "must be a table", f"write it as [{where}]")
-        for key in table:
-            if key not in _SCHEMA[schema]:
-                close = difflib.get_close_matches(key, _SCHEMA[schema], n=1)
-                hint = f"did you mean {close[0]!r}" if close else f"allowed keys are {', '.join(sorted(_SCHEMA[schema]))}"
-                raise self.fail(f"{where + '.' if where else ''}{key}", "is not a known key", hint)
         return table
 
     def statuses(self, value: Any, where: str) -> tuple[int, ...]:

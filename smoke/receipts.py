@@ -7,11 +7,12 @@ import os
 import secrets
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from smoke.errors import ConfigError
+from smoke.files import read_json, read_text
 from smoke.redact import REDACTOR
 
 SCHEMA = "stripe-smoke/receipt"
@@ -19,11 +20,12 @@ VERSION = 1
 # Stripe expires an unpaid Checkout Session after 24 h; a week leaves room for slow webhooks.
 DEFAULT_LIFETIME = timedelta(days=7)
 
-STATUSES = ("created", "paid", "declined", "pay_failed", "verified", "not_paid", "not_credited", "paid_not_credited", "wrong_amount", "credited_twice")
+# Receipts are small; a bigger file is not one of ours.
+LIMIT = 10_000_000
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -78,29 +80,43 @@ def save(receipt: Receipt, path: Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_dir(path.parent)
     return path
 
 
-def load(path: Path, *, target: str | None = None, allow_expired: bool = False) -> Receipt:
-    """Read and check a receipt; every problem is one sentence naming the file."""
+def _sync_dir(folder: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Receipt {path} does not exist; pass the file that 'checkout create' printed.") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"Receipt {path} is not readable JSON ({exc}); it may be truncated — create a new one.") from None
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: Path, *, target: str | None = None, allow_expired: bool = False) -> Receipt:
+    """Read and check a receipt (never writing to it); every problem is one sentence naming the file."""
+    from smoke.schema import ReceiptSchema  # pydantic: imported when a receipt is loaded
+    from smoke.schema_errors import validate
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"Receipt {path} does not exist; pass the file that 'checkout create' printed.")
+    # Receipts are written by the harness: a symlink is tampering or a mistake, and is never followed.
+    data = read_json(path, "receipt", limit=LIMIT, follow_symlinks=False,
+                     fix="it may be truncated — create a new one with 'stripe-smoke checkout create'")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ConfigError(f"{path} is not a stripe-smoke receipt; pass a file from reports/receipts/.")
     if data.get("version") != VERSION:
         raise ConfigError(f"Receipt {path} has schema version {data.get('version')!r}, this stripe-smoke reads "
                           f"version {VERSION}; verify it with the stripe-smoke that created it, or create a new one.")
-    body = {k: v for k, v in data.items() if k not in ("schema", "version")}
-    try:
-        receipt = Receipt(**body)
-    except TypeError as exc:
-        raise ConfigError(f"Receipt {path} is malformed ({exc}); create a new one with 'stripe-smoke checkout create'.") from None
-    if receipt.status not in STATUSES or not isinstance(receipt.effect, dict) or not receipt.base_url:
-        raise ConfigError(f"Receipt {path} is malformed (status, effect or base_url); create a new one.")
+    validate(ReceiptSchema, data, prefix=f"Receipt {path}: ", word="object",
+             fix="create a new one with 'stripe-smoke checkout create'")
+    receipt = Receipt(**{k: v for k, v in data.items() if k not in ("schema", "version")})
     if target is not None and Path(target).stem != receipt.target and target != receipt.target:
         raise ConfigError(f"Receipt {path} is for target {receipt.target!r}, not {target!r}; "
                           f"pass --target {receipt.target} or the right receipt.")
@@ -114,9 +130,10 @@ def pending(folder: Path) -> list[Path]:
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            status = json.loads(path.read_text(encoding="utf-8")).get("status")
-        except (OSError, ValueError):
-            status = None
+            data = json.loads(read_text(path, "receipt", limit=LIMIT, follow_symlinks=False))
+            status = data.get("status") if isinstance(data, dict) else None
+        except (ConfigError, ValueError, RecursionError):
+            status = None  # verify reports what is wrong with it
         if status != "verified":
             found.append(path)
     return found

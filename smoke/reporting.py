@@ -74,8 +74,8 @@ class Summary:
         if properties.get(VERDICT_PROPERTY + "_fails_run"):
             self.blocked_by_failure = True
         if report.when == "call" or report.outcome != "passed":
-            verdict = "error" if report.failed and report.when != "call" else report.outcome
-            verdict = str(properties.get(VERDICT_PROPERTY, verdict))
+            outcome: str = "error" if report.failed and report.when != "call" else report.outcome
+            verdict = str(properties.get(VERDICT_PROPERTY, outcome))
             if verdict != "passed" or row.verdict == "passed":
                 row.verdict, row.reason = verdict, _reason(report) or row.reason
                 row.cause = str(properties.get(CAUSE_PROPERTY, row.cause))

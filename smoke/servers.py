@@ -47,7 +47,7 @@ def serve(app: Any, port: int = 0, name: str = "server") -> RunningServer:
     """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server(LOOPBACK, port, app, threaded=True)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True makes a ThreadingMixIn server
     thread = threading.Thread(target=server.serve_forever, name=f"smoke-{name}", daemon=True)
     thread.start()
     return RunningServer(server=server, thread=thread, app=app)

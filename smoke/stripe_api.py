@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smoke.config import check_stripe_key
-from smoke.errors import ConfigError, SmokeError
+from smoke.errors import ConfigError, SmokeError, TargetUnreachable
 
 # Test cards (Stripe test mode) → the token Stripe's CLI pays with.
 TEST_CARDS = {
@@ -75,8 +75,11 @@ def session_state(stripe_client: Any, session_id: str, credit_event: str, create
     except stripe.AuthenticationError:
         raise ConfigError("Stripe refused the API key; give a valid sk_test_/rk_test_ key of the account that owns the session.") from None
     except stripe.InvalidRequestError as exc:
-        raise SmokeError(f"Stripe does not know session {session_id} ({exc.user_message or exc.code}); "
+        raise ConfigError(f"Stripe does not know session {session_id} ({exc.user_message or exc.code}); "
                          "is STRIPE_API_KEY from the same account and mode as the target?") from None
+    except stripe.APIConnectionError as exc:
+        raise TargetUnreachable(f"Could not reach Stripe to ask about {session_id} ({type(exc).__name__}); check "
+                                "STRIPE_API_BASE and the network, then try again.") from None
     except stripe.StripeError as exc:
         raise SmokeError(f"Could not ask Stripe about {session_id} ({type(exc).__name__}); try again.") from None
     session = plain(session)
@@ -131,6 +134,9 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
         raise ConfigError("Stripe refused the API key; the API payer needs the secret test key (sk_test_…) of the account that owns the session.") from None
     except stripe.InvalidRequestError as exc:
         raise SmokeError(f"Stripe would not pay {session_id} ({exc.user_message or exc.code}); is it still open?") from None
+    except stripe.APIConnectionError as exc:
+        raise TargetUnreachable(f"Could not reach Stripe to pay {session_id} ({type(exc).__name__}); check "
+                                "STRIPE_API_BASE and the network, then try again.") from None
     except stripe.StripeError as exc:
         raise SmokeError(f"Paying {session_id} through the API failed ({type(exc).__name__}: {exc.user_message or ''}).") from None
     intent = result.get("payment_intent")

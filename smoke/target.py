@@ -14,8 +14,8 @@ import httpx
 
 from smoke.effects import Effect
 from smoke.errors import ConfigError, SmokeError, TargetUnreachable
-from smoke.placeholders import Missing, json_path, resolve
-from smoke.profiles import Profile, Step
+from smoke.placeholders import Missing, json_path, keys_of, resolve
+from smoke.profiles import Profile, Step, check_variables
 from smoke.redact import REDACTOR, Redactor
 from smoke.waiting import RateGate, RateLimited
 
@@ -140,6 +140,12 @@ class TargetClient:
 
     def fill(self, value: Any, where: str = "") -> Any:
         """Resolve placeholders against the results so far; a missing one is a ConfigError naming it."""
+        unset = sorted(n for n in keys_of(value, "var") if n in self.profile.vars and self.results["var"].get(n) is None)
+        if unset:  # never send None as a header or body value: name the variable and its env var instead
+            check_variables(self.profile)
+            env = self.profile.vars[unset[0]].env
+            fix = f"set {env} (or give the variable a default in the profile)" if env else "give it a default in the profile"
+            raise ConfigError(f"The profile variable {unset[0]!r} has no value: {fix}.")
         try:
             return resolve(value, self.results)
         except Missing as exc:
@@ -161,6 +167,11 @@ class TargetClient:
                 f"The target at {self.base_url} did not answer ({type(exc).__name__}); "
                 "check --base-url and that the service is running."
             ) from None
+        except (UnicodeEncodeError, httpx.InvalidURL) as exc:
+            raise ConfigError(
+                f"[{step or 'request'}] {method} {path} can't be sent ({type(exc).__name__}: a header or the URL holds "
+                "characters HTTP can't carry); check the values the profile (or the receipt) puts there."
+            ) from None
         elapsed = time.monotonic() - started
         if response.status_code == 429:
             self.gate.pause(path, _retry_after(response))
@@ -176,7 +187,7 @@ class TargetClient:
 
     def auth_headers(self) -> dict[str, str]:
         """The profile's auth headers, filled from the buyer step."""
-        headers = self.fill(self.profile.auth_headers, "[auth].headers")
+        headers = _as_headers(self.fill(self.profile.auth_headers, "[auth].headers"))
         for value in headers.values():
             if isinstance(value, str) and " " in value:
                 self.redactor.add(value.split(" ", 1)[1])
@@ -193,7 +204,7 @@ class TargetClient:
                 self.results[step.name] = given
                 return given
         headers = {**(self.auth_headers() if authed and self.profile.auth_headers else {}),
-                   **self.fill(step.headers, f"[{step.name}].headers")}
+                   **_as_headers(self.fill(step.headers, f"[{step.name}].headers"))}
         kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, f"[{step.name}].params")}
         if step.json is not None:
             kwargs["json"] = self.fill(step.json, f"[{step.name}].json")
@@ -205,18 +216,29 @@ class TargetClient:
             return self.run_step(step.on_status[response.status_code], authed=authed)
         expected = step.expect_status or tuple(range(200, 300))
         if response.status_code not in expected:
-            raise SmokeError(
-                f"[{step.name}] {step.method} {path} answered {response.status_code} "
-                f"({self.redactor.redact(response.text[:200])!r}); expected {'/'.join(map(str, expected)) if step.expect_status else '2xx'}: "
-                "check the profile's request and the target's logs."
+            # A 4xx means the profile and the API disagree (or a receipt names another target); a 5xx is the target.
+            error = SmokeError if response.status_code >= 500 else ConfigError
+            raise error(
+                f"[{step.name}] {step.method} {self.base_url}{path} answered {response.status_code} "
+                f"({self._excerpt(response)}); expected {'/'.join(map(str, expected)) if step.expect_status else '2xx'}: "
+                "check the profile's request, the base URL and the target's logs."
             )
         try:
             data = response.json() if response.content else {}
         except ValueError:
-            raise SmokeError(f"[{step.name}] {step.method} {path} did not answer JSON; check the path in the profile.") from None
+            raise ConfigError(f"[{step.name}] {step.method} {self.base_url}{path} did not answer JSON "
+                              f"({self._excerpt(response)}); check the base URL and the path in the profile.") from None
         register_secrets(self.redactor, data, step.secrets)
         self.results[step.name] = data
         return data
+
+    def _excerpt(self, response: httpx.Response) -> str:
+        """A short, redacted glimpse of an answer for an error message (an HTML page is named, not quoted)."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip()
+        if "html" in kind or response.text.lstrip()[:1] == "<":
+            return "an HTML page"
+        text = " ".join(response.text.split())[:160]
+        return repr(self.redactor.redact(text)) if text else "an empty body"
 
     # -- the flow ---------------------------------------------------------------------
     def health(self) -> httpx.Response:
@@ -255,7 +277,7 @@ class TargetClient:
         if step is None:
             raise ConfigError(f"{self.profile.source}: this target has no [state]; add one to read the credit state.")
         self.ensure_buyer()
-        headers = {**self.auth_headers(), **self.fill(step.headers, "[state].headers")}
+        headers = {**self.auth_headers(), **_as_headers(self.fill(step.headers, "[state].headers"))}
         path = self.fill(step.path, "[state].request")
         kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, "[state].params")}
         if step.json is not None:
@@ -264,14 +286,15 @@ class TargetClient:
         if response.status_code == 429:
             raise RateLimited(_retry_after(response))
         if response.status_code >= 400:
-            raise SmokeError(
-                f"Reading the credit state ({step.method} {path}) answered {response.status_code}; "
-                "check the buyer's auth and [state].request in the profile."
+            error = SmokeError if response.status_code >= 500 else ConfigError
+            raise error(
+                f"Reading the credit state ({step.method} {self.base_url}{path}) answered {response.status_code} "
+                f"({self._excerpt(response)}); check the base URL, the buyer's auth and [state].request in the profile."
             )
         try:
             return json_path(response.json(), self.fill(self.profile.state_value, "[state].value"))
         except (ValueError, Missing) as exc:
-            raise SmokeError(
+            raise ConfigError(
                 f"The credit state is not where the profile says ({self.profile.state_value!r}: {exc}); fix [state].value."
             ) from None
 
@@ -281,7 +304,7 @@ class TargetClient:
         if step is None:
             return None
         self.ensure_buyer()
-        headers = {**self.auth_headers(), **self.fill(step.headers, "[ledger].headers")}
+        headers = {**self.auth_headers(), **_as_headers(self.fill(step.headers, "[ledger].headers"))}
         try:
             response = self.request(step.method, self.fill(step.path, "[ledger].request"), step="ledger",
                                     headers=headers, params=self.fill(step.params, "[ledger].params"))
@@ -321,7 +344,7 @@ class TargetClient:
             try:
                 value = json_path(data, path) if path else None
             except Missing:
-                raise SmokeError(f"The purchase answer has no {path!r}; fix [purchase].{key} in the profile.") from None
+                raise ConfigError(f"The purchase answer has no {path!r}; fix [purchase].{key} in the profile.") from None
             return None if value in (None, "") else str(value)  # null: e.g. no PaymentIntent until the page is paid
 
         return Purchase(pick("session_id"), pick("checkout_url"), pick("payment_intent"), data)
@@ -335,6 +358,11 @@ class TargetClient:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.http.close()
+
+
+def _as_headers(values: dict[str, Any]) -> dict[str, str]:
+    """Header values as text: a placeholder that resolved to a number (``${var:amount}``) is sent as its digits."""
+    return {str(k): (json.dumps(v) if isinstance(v, (bool, dict, list)) or v is None else str(v)) for k, v in values.items()}
 
 
 def register_secrets(redactor: Redactor, data: Any, paths: tuple[str, ...] | list[str]) -> None:

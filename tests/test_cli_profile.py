@@ -40,7 +40,7 @@ def test_check_runs_steps_and_redacts_secrets(topups_server: RunningServer, caps
     assert "profile 'demo' is valid" in out
     assert "POST http://127.0.0.1" in out and "/api/org/register → 201" in out
     assert "value: 0 — expected after one payment: 0 → 500 (+500)" in out
-    assert "[purchase] not run" in out and "[webhook] not sent" in out
+    assert "[purchase] POST /api/billing/topups/checkout" in out and "[webhook] not sent" in out
     assert "very-secret-Passw0rd" not in out and '"token": "[redacted]"' in out
 
 

@@ -129,7 +129,7 @@ def test_invoices_rollout_gate_is_reported(start_target: StartTarget, run_suites
     server = start_target("invoices", rollout={"ws_in_rollout"})
     result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=server.url, target="invoices")
     assert result.ret != 0
-    assert "[invoice] POST /api/v1/billing/invoices answered 404" in result.stdout.str(), result.stdout.str()
+    assert f"[invoice] POST {server.url}/api/v1/billing/invoices answered 404" in result.stdout.str(), result.stdout.str()
 
 
 def test_subscriptions_target_tracks_subscription_status(start_target: StartTarget, webhook_secret: str) -> None:

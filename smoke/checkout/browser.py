@@ -53,9 +53,18 @@ def chromium_path(playwright: Playwright | None = None, system: Sequence[str] = 
 
 
 def launch(playwright: Playwright, *, headless: bool = True, system: Sequence[str] = SYSTEM_BROWSERS) -> Browser:
-    """Launch the Chromium ``chromium_path`` finds, with the flags a closed network needs."""
-    return playwright.chromium.launch(executable_path=chromium_path(playwright, system), headless=headless,
-                                      args=list(CHROMIUM_ARGS))
+    """Launch the Chromium ``chromium_path`` finds, with the flags a closed network needs; one sentence if it fails."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    path = chromium_path(playwright, system)
+    try:
+        return playwright.chromium.launch(executable_path=path, headless=headless, args=list(CHROMIUM_ARGS))
+    except PlaywrightError as exc:
+        # Playwright's message is a long log; its first line says what happened.
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfigError(f"Chromium at {path} failed to start ({first[:160]}); install a working one with "
+                          "`apt-get install -y chromium` or `python -m playwright install chromium`, or point "
+                          f"{ENV_VAR} at one.") from None
 
 
 def start_playwright() -> Playwright:

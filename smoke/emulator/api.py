@@ -91,10 +91,10 @@ def endpoint(handler: Handler) -> Callable[..., Response]:
                 cached = store.state["idempotency"].get(key)
                 if cached is not None:
                     if cached["fingerprint"] != fingerprint:
-                        exc = StripeApiError(400, "idempotency_error", (
+                        mismatch = StripeApiError(400, "idempotency_error", (
                             "Keys for idempotent requests can only be used with the same parameters they were first "
                             f"used with. Try using a key other than '{key}' if you meant to execute a different request."))
-                        return stripe_response(exc.body(), exc.status, request_id)
+                        return stripe_response(mismatch.body(), mismatch.status, request_id)
                     return stripe_response(cached["body"], cached["status"], cached["request_id"], replayed=True)
             store.set_request(RequestInfo(request_id, key))
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,7 @@ def create_app(store: Store) -> Flask:
     app.config["STORE"] = store
     app.register_blueprint(routes.blueprint())
     app.register_blueprint(control.blueprint())
+    page_blueprint: Any
     try:
         from smoke.emulator.page import blueprint as page_blueprint
     except ImportError:

@@ -70,7 +70,7 @@ def _captcha_on_pay() -> bool:
     return request.args.get("captcha") == "pay"
 
 
-def _options(session: dict[str, Any]) -> dict[str, str]:
+def _options(session: dict[str, Any]) -> dict[str, Any]:
     """The page options a frame passes on to the frames it nests."""
     options = {"challenge": _challenge_style(session)}
     if _captcha_on_pay():

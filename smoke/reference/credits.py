@@ -144,7 +144,7 @@ def create_app(
         if row is None:
             return error(404, "account_not_found")
         try:
-            intent = client.v1.payment_intents.create(params={
+            intent = client.v1.payment_intents.create(params={  # type: ignore[typeddict-unknown-key]
                 "amount": PRICE_MINOR, "currency": CURRENCY, "payment_method_types": ["card"],
                 "description": f"{USES_PER_PURCHASE} uses",
                 "metadata": {"account_id": row["id"], "oauth_provider": row["provider"], "external_id": row["external_id"]},

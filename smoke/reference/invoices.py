@@ -154,7 +154,7 @@ def create_app(
             session_id, url = "cs_test_" + secrets.token_hex(16), f"{base}/billing/no-stripe"
         else:
             try:
-                session = client.v1.checkout.sessions.create(params={
+                session = client.v1.checkout.sessions.create(params={  # type: ignore[arg-type]
                     "mode": "payment", "expires_at": expires_at, "metadata": metadata,
                     "payment_intent_data": {"metadata": metadata},
                     "line_items": [{"quantity": 1, "price_data": {
@@ -164,7 +164,7 @@ def create_app(
                 })
             except stripe.StripeError as exc:
                 return error(502, "stripe_error", str(exc.user_message or exc))
-            session_id, url = session.id, session.url
+            session_id, url = session.id, session.url or ""
         with db.connect() as conn:
             conn.execute("INSERT INTO sessions VALUES (?, ?, ?)", (session_id, invoice_id, expires_at))
         return jsonify({"sessionId": session_id, "checkoutUrl": url, "expiresAt": expires_at})

@@ -175,7 +175,7 @@ def create_app(
                 })
             except stripe.StripeError as exc:
                 return _detail(502, str(exc.user_message or exc))
-            session_id, url, intent = session.id, session.url, getattr(session, "payment_intent", None)
+            session_id, url, intent = session.id, session.url or "", getattr(session, "payment_intent", None)
         with db.connect() as conn:
             conn.execute("INSERT INTO payments VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL)",
                          (payment_id, user_id, cents, currency, str(body.get("description", "")), session_id, intent, int(time.time())))

@@ -264,7 +264,7 @@ def create_app(
                 })
             except stripe.StripeError as exc:
                 return _error(502, "stripe_error", str(exc.user_message or exc))
-            session_id, url, intent = session.id, session.url, getattr(session, "payment_intent", None)
+            session_id, url, intent = session.id, session.url or "", getattr(session, "payment_intent", None)
         with db.connect() as conn:
             conn.execute("INSERT INTO checkouts VALUES (?, ?, ?, ?)", (session_id, org_id, amount, int(time.time())))
         return jsonify({"checkoutUrl": url, "stripeSessionId": session_id, "paymentIntentId": intent})

@@ -34,7 +34,7 @@ def test_concurrent_duplicates_credit_once(smoke: Smoke) -> None:
     def deliver() -> None:
         try:
             barrier.wait(timeout=smoke.settings.http_timeout)
-            sent = smoke.send(event)
+            sent: Sent | BaseException = smoke.send(event)
         except BaseException as exc:  # reported below, not lost in a thread
             sent = exc
         with lock:
