@@ -13,7 +13,6 @@ Run: .venv/bin/python bench/webhook_bench.py [--rounds 3]
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import statistics
 import sys

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from smoke.foundations import Foundations
 
 
-class Failure(Failed):  # type: ignore[misc]
+class Failure(Failed):
     """A check's failure: one readable message, no traceback, and the short id of its cause."""
 
     def __init__(self, message: str, cause: str = "") -> None:

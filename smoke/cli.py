@@ -8,8 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from smoke.errors import (EXIT_CONFIG, EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK,
-                          EXIT_UNREACHABLE, ConfigError, SmokeError, TargetUnreachable)
+from smoke.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    ConfigError,
+    SmokeError,
+    TargetUnreachable,
+)
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -59,7 +69,6 @@ _EXIT_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_INTERRUPTED, 3: EXIT_UNREACHA
 
 def _send(args: argparse.Namespace, extra: list[str]) -> int:
     """Sign and POST one event to a webhook URL, printing what came back."""
-    import json
 
     import httpx
 
@@ -387,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     checkout.add_argument("--target", help="profile name or .toml path [env SMOKE_TARGET]")
     checkout.add_argument("--base-url", help="the billing API (omit for the embedded demo + emulator) [env BASE_URL]")
     checkout.add_argument("--receipt", default=os.environ.get("SMOKE_RECEIPT_FILE"), help="receipt file [env SMOKE_RECEIPT_FILE]")
-    checkout.add_argument("--pending", action="store_true", help="verify every unverified receipt in reports/receipts/ (a line as each starts and ends, then the counts; "
+    checkout.add_argument("--pending", action="store_true",
+                          help="verify every unverified receipt in reports/receipts/ (a line as each starts and ends, then the counts; "
                                "JUnit in reports/junit-verify.xml)")
     checkout.add_argument("--via", default=None, choices=["browser", "api", "person"],
                           help="who pays: Playwright, Stripe's API (test mode), or a person [env SMOKE_PAYER]")
@@ -448,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 — the last line of defence: a bug, said in one line
+    except Exception as exc:
         if os_environ_debug():
             raise
         print(f"stripe-smoke: internal error ({type(exc).__name__}: {redact(str(exc))[:200]}); this is a bug in "

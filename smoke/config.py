@@ -124,7 +124,7 @@ class Settings:
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
-    if raw is None or isinstance(raw, option.kind) and not isinstance(raw, str) or option.kind is str:
+    if raw is None or (isinstance(raw, option.kind) and not isinstance(raw, str)) or option.kind is str:
         return raw if not isinstance(raw, str) else raw.strip()
     text = str(raw).strip()
     if option.kind is bool:

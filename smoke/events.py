@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from smoke._data import fixtures_dir
@@ -122,7 +122,7 @@ def known_types() -> list[str]:
     return sorted(p.name[: -len(".json")] for p in (fixtures_dir() / "events").glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(event_type: str) -> dict[str, Any]:
     path = fixtures_dir() / "events" / f"{event_type}.json"
     if not path.is_file():

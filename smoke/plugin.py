@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from smoke._fixtures import (  # noqa: F401  (fixtures)
-    NEEDS, smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target)
+from smoke._fixtures import NEEDS, smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
 from smoke.config import OPTIONS
 from smoke.errors import SmokeError
 from smoke.redact import REDACTOR

@@ -33,7 +33,7 @@ def load_secret_file(path: str | None) -> None:
     from dotenv import dotenv_values
 
     values = dotenv_values(file)
-    for name, value in values.items():
+    for _name, value in values.items():
         REDACTOR.add(value)
     load_env_file(file)
 

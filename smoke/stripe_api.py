@@ -131,7 +131,8 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
     except stripe.CardError as exc:
         return ApiPayment("declined", exc.user_message or "Your card has been declined.")
     except stripe.AuthenticationError:
-        raise ConfigError("Stripe refused the API key; the API payer needs the secret test key (sk_test_…) of the account that owns the session.") from None
+        raise ConfigError("Stripe refused the API key; the API payer needs the secret test key (sk_test_…) of the account "
+                          "that owns the session.") from None
     except stripe.InvalidRequestError as exc:
         raise SmokeError(f"Stripe would not pay {session_id} ({exc.user_message or exc.code}); is it still open?") from None
     except stripe.APIConnectionError as exc:

@@ -149,7 +149,8 @@ class TargetClient:
         try:
             return resolve(value, self.results)
         except Missing as exc:
-            raise ConfigError(f"{self.profile.source}: {where or 'a value'} needs {exc}; run the step that provides it first or fix the placeholder.") from None
+            raise ConfigError(f"{self.profile.source}: {where or 'a value'} needs {exc}; run the step that provides it first "
+                              "or fix the placeholder.") from None
 
     # -- HTTP -----------------------------------------------------------------------
     def request(self, method: str, path: str, *, step: str = "", **kwargs: Any) -> httpx.Response:
@@ -396,7 +397,8 @@ def open_target(profile: Profile, base_url: str, **kwargs: Any) -> TargetClient:
         try:
             cls = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"{profile.source}: class {profile.class_path!r} cannot be imported ({exc}); check the module is on PYTHONPATH.") from None
+            raise ConfigError(f"{profile.source}: class {profile.class_path!r} cannot be imported ({exc}); "
+                              "check the module is on PYTHONPATH.") from None
         if not (isinstance(cls, type) and issubclass(cls, TargetClient)):
             raise ConfigError(f"{profile.source}: class {profile.class_path!r} must subclass smoke.target.TargetClient.")
     return cls(profile, base_url, **kwargs)

@@ -66,7 +66,7 @@ def inconclusive(cause: str, message: str) -> Finding:
     return Finding(Verdict.INCONCLUSIVE, message, cause)
 
 
-class _NotJudged(Skipped):  # type: ignore[misc]
+class _NotJudged(Skipped):
     """A check that ends without a pass or a failure of its own (reported by pytest as a skip)."""
 
     verdict: Verdict = Verdict.SKIPPED

@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from _scan import stripe_smoke
 from smoke.servers import RunningServer
+
+from _scan import stripe_smoke
 
 
 def _results(folder: Path) -> list[dict]:
@@ -47,7 +48,7 @@ def test_allure_results_are_titled_labelled_and_grouped_by_cause(tmp_path: Path,
     by_name = {r["name"]: r for r in results}
     credit = next(r for r in results if r["fullName"].endswith("test_signed_event_credits_exact_amount"))
     assert credit["name"] == "A signed crediting event → 2xx → the state moves by exactly the expected amount, within the deadline"
-    assert {"feature": "credit", "severity": "blocker"}.items() <= {l["name"]: l["value"] for l in credit["labels"]}.items()
+    assert {"feature": "credit", "severity": "blocker"}.items() <= {label["name"]: label["value"] for label in credit["labels"]}.items()
     assert by_name, "titles are unique enough to index"
 
     environment = dict(line.split("=", 1) for line in (folder / "environment.properties").read_text().splitlines())

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from _scan import JWT_SHAPE, report_texts, stripe_smoke
 from smoke.embedded import Embedded
+
+from _scan import JWT_SHAPE, report_texts, stripe_smoke
 
 PASSWORD = "Canary-Passw0rd-7c1e"
 

@@ -25,7 +25,8 @@ def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None)
 
 def test_help_is_fast_and_imports_nothing_heavy() -> None:
     script = ("import sys,time; t=time.perf_counter(); from smoke.cli import build_parser; build_parser().format_help(); "
-              "print(time.perf_counter()-t); print(sorted(m for m in ('playwright','stripe','httpx','flask','pytest') if m in sys.modules))")
+              "print(time.perf_counter()-t); "
+              "print(sorted(m for m in ('playwright','stripe','httpx','flask','pytest') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
     assert float(out[0]) < 0.3 and out[1] == "[]"
     started = time.perf_counter()

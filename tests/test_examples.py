@@ -33,7 +33,7 @@ def test_workflow_has_smoke_gate_and_two_phase_jobs_joined_by_the_receipt() -> N
     # Secrets come from the CI's secret store, never written into the file.
     env = workflow["env"]
     for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY", "SMOKE_BUYER_PASSWORD"):
-        assert env[name] == "${{ secrets.%s }}" % name
+        assert env[name] == "${{ secrets." + name + " }}"
     assert "whsec_" not in WORKFLOW.read_text().replace("whsec_…", "") and "sk_test_" not in WORKFLOW.read_text().replace("sk_test_…", "")
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-
 UNRELATED = '''
 import pytest
 
@@ -62,7 +61,7 @@ def test_an_unrelated_project_is_byte_identical_with_and_without_the_plugin(pyte
         runs[name] = (_normal_output(result.stdout.str()).replace(f"{name}.xml", "X.xml"),
                       _normal_junit(pytester.path / f"{name}.xml"))
     assert "FAILED test_unrelated.py::test_unrelated - AssertionError: a plain fa" in runs["with"][0]
-    for a, b in zip(runs["with"], runs["without"]):
+    for a, b in zip(runs["with"], runs["without"], strict=False):
         assert a == b, "\n".join(difflib.unified_diff(b.splitlines(), a.splitlines(), lineterm=""))
     assert not (pytester.path / "reports").exists(), "the plugin wrote reports for a project that isn't the harness"
 

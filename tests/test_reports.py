@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from _scan import report_texts, stripe_smoke
 from smoke.servers import RunningServer
+
+from _scan import report_texts, stripe_smoke
 
 PASSWORD = "Corr3ct-Horse-Battery-Staple"
 EMAIL = "gate@example.test"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -42,7 +43,7 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
 
 def created(running: Embedded, reports: Path) -> Path:
     """Create-only, in process: the receipt's path."""
-    _receipt, path = phases.create(settings_for(running, reports), running.base_url, out=open(os.devnull, "w"))
+    _receipt, path = phases.create(settings_for(running, reports), running.base_url, out=io.StringIO())
     return path
 
 
@@ -173,7 +174,7 @@ def test_browser_without_fallback_leaves_evidence_and_says_what_to_do(stack: Cal
     settings = settings_for(running, tmp_path)
     path = created(running, tmp_path)
     behind_a_bot_check(path)
-    paid = phases.pay(path, settings, via="browser", out=open(os.devnull, "w"))
+    paid = phases.pay(path, settings, via="browser", out=io.StringIO())
     assert paid.status == "failed" and paid.artifacts
     assert {p.suffix for p in paid.artifacts} >= {".png", ".html"}
     assert all(p.is_relative_to(tmp_path / "artifacts") for p in paid.artifacts)

@@ -14,7 +14,7 @@ def _parts(key: str) -> list[str]:
     match = _KEY.match(key)
     if not match:
         return [key]
-    return [match.group(1)] + re.findall(r"\[([^\[\]]*)\]", match.group(2))
+    return [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
 
 
 def _listify(node: Any) -> Any:

@@ -40,8 +40,8 @@ def _list(store: Store, kind: str, params: dict[str, Any], url: str, **filters: 
     return paginate(objects, params, url)
 
 
-def _route(bp: Blueprint, rule: str, method: str):  # type: ignore[no-untyped-def]
-    def register(handler):  # type: ignore[no-untyped-def]
+def _route(bp: Blueprint, rule: str, method: str):
+    def register(handler):
         """Add ``handler`` as the view of ``method rule``."""
         bp.add_url_rule(rule, endpoint=handler.__name__, view_func=endpoint(handler), methods=[method])
         return handler

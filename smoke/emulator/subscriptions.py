@@ -71,7 +71,7 @@ def start_subscription(store: Store, session: dict[str, Any], pi: dict[str, Any]
                                                                        "proration_details": {"credited_items": None},
                                                                        "subscription": sub_id,
                                                                        "subscription_item": si["id"]}})
-                            for it, si in zip(items, sub["items"]["data"])]}
+                            for it, si in zip(items, sub["items"]["data"], strict=False)]}
     store.put(invoice)
     store.emit("invoice.created", invoice)
     invoice.update(status="open", number=f"{new_id('x', 9)[2:].upper()}-0001", effective_at=start,

@@ -14,7 +14,7 @@ def embedded(name: str) -> Callable[..., RunningServer]:
     if name not in _TARGETS:
         raise KeyError(name)
     module = importlib.import_module(f"smoke.reference.{_TARGETS[name]}")
-    return module.start  # type: ignore[no-any-return]
+    return module.start
 
 
 def embedded_names() -> list[str]:

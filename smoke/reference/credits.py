@@ -77,7 +77,7 @@ def create_app(
         return str(body.get("oauth_provider", "")).strip(), str(body.get("external_id", "")).strip()
 
     def find(conn: sqlite3.Connection, provider: str, external_id: str) -> sqlite3.Row | None:
-        return conn.execute("SELECT * FROM accounts WHERE provider = ? AND external_id = ?",  # type: ignore[no-any-return]
+        return conn.execute("SELECT * FROM accounts WHERE provider = ? AND external_id = ?",
                             (provider, external_id)).fetchone()
 
     @app.before_request

@@ -96,7 +96,7 @@ def create_app(
     def load(conn: sqlite3.Connection, workspace: str, invoice_id: str | None = None) -> list[dict[str, Any]]:
         query, args = "SELECT * FROM invoices WHERE workspace_id = ?", [workspace]
         if invoice_id is not None:
-            query, args = query + " AND id = ?", args + [invoice_id]
+            query, args = query + " AND id = ?", [*args, invoice_id]
         rows = conn.execute(query + " ORDER BY created, id", args).fetchall()
         result = []
         for row in rows:

@@ -244,7 +244,8 @@ def create_app(
 
     def subscription_changed(conn: sqlite3.Connection, event: dict[str, Any]) -> str:
         sub = event["data"]["object"]
-        user_id = owner(sub) or (conn.execute("SELECT user_id FROM subscriptions WHERE id = ?", (sub.get("id"),)).fetchone() or {"user_id": None})["user_id"]
+        known = conn.execute("SELECT user_id FROM subscriptions WHERE id = ?", (sub.get("id"),)).fetchone()
+        user_id = owner(sub) or (known or {"user_id": None})["user_id"]
         if not user_id:
             return "ignored"
         status = "canceled" if event["type"] == "customer.subscription.deleted" else str(sub.get("status"))

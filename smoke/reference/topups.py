@@ -362,9 +362,7 @@ def create_app(
             return obj.get("payment_status") == "paid" or "credits_unpaid" in active
         if "credits_failed_payment" in active and kind in ("payment_intent.payment_failed", "checkout.session.async_payment_failed"):
             return True
-        if "credits_every_success" in active and kind == "payment_intent.succeeded":
-            return True
-        return False
+        return bool("credits_every_success" in active and kind == "payment_intent.succeeded")
 
     @app.post("/api/webhooks/stripe")
     def webhook() -> Any:

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from smoke.checks import Sent, Smoke, conclude, fail
-from smoke.verdicts import credit_mismatch
 from smoke.events import CHECKOUT_PAYMENT_SEQUENCE
+from smoke.verdicts import credit_mismatch
 
 pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_needs("state", "simulated_credit")]
 
@@ -35,7 +35,7 @@ def test_concurrent_duplicates_credit_once(smoke: Smoke) -> None:
         try:
             barrier.wait(timeout=smoke.settings.http_timeout)
             sent: Sent | BaseException = smoke.send(event)
-        except BaseException as exc:  # reported below, not lost in a thread
+        except BaseException as exc:  # noqa: BLE001 — reported below, not lost in a thread
             sent = exc
         with lock:
             results.append(sent)

@@ -65,8 +65,8 @@ def _redelivery_changes_nothing(smoke: Smoke, stripe_client: object, intent_id: 
     real = next((e for e in map(plain, events.data) if (e.get("data") or {}).get("object", {}).get("id") == intent_id), None)
     if real is None:
         fail(f"Stripe has no {smoke.target.profile.credit_event} for {intent_id}, yet the target credited it.")
-    again = smoke.send(real)  # type: ignore[arg-type]
-    smoke.expect_unchanged(credited, f"{again.summary} (Stripe's event {real['id']} delivered a second time): "  # type: ignore[index]
+    again = smoke.send(real)
+    smoke.expect_unchanged(credited, f"{again.summary} (Stripe's event {real['id']} delivered a second time): "
                                      "the target credits a redelivered payment again; dedupe on the event or intent id")
 
 

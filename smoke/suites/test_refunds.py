@@ -7,7 +7,8 @@ import pytest
 from smoke.checks import Smoke, fail
 from smoke.waiting import wait_for
 
-pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_needs("state", "simulated_credit", "refunds"), pytest.mark.smoke_depends_on("dedupe")]
+pytestmark = [pytest.mark.smoke_simulated, pytest.mark.smoke_needs("state", "simulated_credit", "refunds"),
+              pytest.mark.smoke_depends_on("dedupe")]
 
 
 def test_refund_reverses_the_credit(smoke: Smoke) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _wait import wait_until
 
 from smoke.emulator.page import format_amount
+
+from _wait import wait_until
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import stripe
-
 from _emulator_receiver import Receiver
 
 

@@ -8,12 +8,10 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from _emulator_receiver import Receiver
 
 from smoke.emulator import RunningEmulator, start_emulator
 from smoke.servers import serve
-
-from _emulator_receiver import Receiver
-
 
 FAST = {"layout": "accordion", "retry_base_seconds": 0.05, "delivery_timeout": 2.0, "max_retries": 3}
 

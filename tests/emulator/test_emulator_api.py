@@ -7,8 +7,8 @@ import base64
 import httpx
 import pytest
 import stripe
-
 from _emulator_helpers import pay_via_cli_route, payment_session
+
 from smoke.emulator import RunningEmulator, main_banner, start_emulator
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import stripe
-
 from _emulator_receiver import Receiver
-from _wait import wait_until
+
 from smoke.emulator import RunningEmulator
+
+from _wait import wait_until
 
 SCRIPT = r"""
 const Stripe = require('stripe');

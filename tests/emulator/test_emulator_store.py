@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 import stripe
-
 from _emulator_helpers import payment_session
+
 from smoke.emulator import RunningEmulator
 from smoke.emulator.forms import encode_form, parse_form
 from smoke.emulator.payments import AUTH_FAILED
