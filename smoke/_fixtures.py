@@ -88,7 +88,7 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedde
         else:
             base_url, secret = settings.base_url or "", check_webhook_secret(settings.webhook_secret)
         client = open_target(smoke_profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
-                             rate_limit_per_minute=settings.rate_limit)
+                             rate_limit_per_minute=settings.rate_limit, patience=settings.timeout)
         if smoke_embedded is None:
             client.health()  # an unreachable target stops the run here, once (exit code 3)
     try:
@@ -123,7 +123,7 @@ def smoke(smoke_target: TargetClient, smoke_settings: Settings, smoke_foundation
         for capability in marker.args:
             if not profile.can(capability):
                 pytest.skip(f"the {profile.name} profile says the target cannot do this: {_NEEDS.get(capability, capability)}")
-    helper = Smoke(smoke_target, smoke_settings, smoke_foundations)
+    helper = Smoke(smoke_target, smoke_settings, smoke_foundations, node=request.node)
     first = smoke_target.exchange_seq + 1
     try:
         for marker in request.node.iter_markers("smoke_depends_on"):
@@ -147,4 +147,5 @@ NEEDS = _NEEDS = {
     "purchase": "it cannot start a purchase ([purchase])",
     "refunds": "it does not handle refunds ([supports] refunds)",
     "ledger": "it has no ledger ([supports] ledger)",
+    "async_payments": "it does not take delayed payment methods ([supports] async_payments = false)",
 }

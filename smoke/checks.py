@@ -16,10 +16,12 @@ from smoke.redact import REDACTOR
 from smoke.signing import delivery_headers
 from smoke.target import Delivery, Exchange, TargetClient
 from smoke.verdicts import Finding, Inconclusive, Verdict, credit_mismatch, judge_credit
-from smoke.waiting import Outcome, hold_steady, wait_for
+from smoke.waiting import Outcome, RateLimited, wait_for
 
 if TYPE_CHECKING:
     from smoke.foundations import Foundations
+
+__all__ = ["Credit", "Failure", "Sent", "Smoke", "conclude", "fail"]
 
 
 class Failure(Failed):
@@ -78,10 +80,17 @@ class Smoke:
     sent: list[Sent] = field(default_factory=list)
     # The sequence number of this check's first HTTP exchange (its evidence starts there).
     first_exchange: int = 0
+    # The pytest item of the check (the shared quiet window asks the session which checks it will run).
+    node: Any = None
+    # Exchanges sent for other checks during this one (a shared window), and other checks' exchanges that are this
+    # check's evidence (its event, sent in a shared window before the check ran).
+    lent: set[int] = field(default_factory=set)
+    borrowed: list[Exchange] = field(default_factory=list)
 
     def exchanges(self) -> list[Exchange]:
         """The HTTP exchanges of this check so far (redacted when read)."""
-        return [e for e in self.target.exchanges if e.seq >= self.first_exchange]
+        own = [e for e in self.target.exchanges if e.seq >= self.first_exchange and e.seq not in self.lent]
+        return sorted([*self.borrowed, *own], key=lambda e: e.seq)
 
     @property
     def observable(self) -> bool:
@@ -100,7 +109,7 @@ class Smoke:
 
     def payment(self) -> Payment:
         """Fresh, consistent ids for one payment by this buyer."""
-        return Payment(amount=self.amount, email=str(self.target.results.get("var", {}).get("email", "buyer@example.test")))
+        return Payment(amount=self.amount, email=str(self.target.results.get("var", {}).get("email", "buyer@example.com")))
 
     def event(self, event_type: str, payment: Payment | None = None, overrides: dict[str, Any] | None = None,
               *, api_version: str | None = None) -> dict[str, Any]:
@@ -154,11 +163,33 @@ class Smoke:
         """The expected effect of one credit."""
         return self.target.effect()
 
+    @property
+    def settle(self) -> float:
+        """How long the state must stay put: --settle-seconds, or twice the slowest credit seen when that is longer."""
+        floor = self.settings.settle
+        return max(floor, min(2 * self.target.credit_latency, self.settings.timeout))
+
     def read(self) -> Any:
-        """The credit state now (waiting out a 429 within the deadline; inconclusive when throttled past it)."""
+        """The credit state now (waiting out a 429 within the deadline; inconclusive when throttled past it).
+
+        When the last check's final reading settled the state and nothing was sent since (within one settle window),
+        that reading is the answer: the final read of one check is the baseline of the next."""
+        known, value = self.target.settled_state(self.settle)
+        if known:
+            return value
         outcome = wait_for(self.target.read_state, lambda _v: True, self.settings.timeout)
         if not outcome.ok:
             raise Inconclusive(_throttled("read the credit state", outcome, self.settings.timeout), "throttled")
+        return outcome.value
+
+    def settled_read(self, since: float, what: str = "watch the credit state") -> Any:
+        """Let the settle window that began at ``since`` (monotonic) pass, then read the state once."""
+        rest = since + self.settle - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)  # the window is the point: a credit that would land in it must have time to land
+        outcome = wait_for(self.target.read_state, lambda _v: True, self.settings.timeout)
+        if not outcome.ok:
+            raise Inconclusive(_throttled(what, outcome, self.settings.timeout), "throttled")
         return outcome.value
 
     def await_credit(self, baseline: Any) -> Credit:
@@ -168,16 +199,31 @@ class Smoke:
             fail(f"The state was {baseline!r} before the payment, not {effect.from_!r}, so a change to {effect.to!r} "
                  "cannot be observed; the check needs a fresh subject each time (e.g. a [[setup]] step with "
                  "per_check = true that creates an open invoice).", "stale_subject")
-        outcome = wait_for(self.target.read_state, lambda v: effect.reached(baseline, v), self.settings.timeout,
+        sent_at = time.monotonic()
+        # Each answered read: when it left, and whether it was held back (the gate, or a 429 since the read before).
+        reads: list[tuple[float, bool]] = []
+        held = [False]
+
+        def read() -> Any:
+            try:
+                value = self.target.read_state()
+            except RateLimited:
+                held[0] = True
+                raise
+            reads.append((self.target.last_sent_at, held[0] or self.target.last_gate_wait > 0.005))
+            held[0] = False
+            return value
+
+        outcome = wait_for(read, lambda v: effect.reached(baseline, v), self.settings.timeout,
                            stop=lambda v: effect.numeric and effect.moved(baseline, v) > 1)
         if outcome.ok:
-            # Stay a moment longer: a second credit may be just behind the first.
-            steady = hold_steady(self.target.read_state, outcome.value, self.settings.settle)
-            if steady.cut_short:
-                raise Inconclusive(_throttled("watch the state after the credit", steady, self.settings.settle), "throttled")
-            if steady.ok:
+            self.target.note_credit_latency(_latency(sent_at, reads))
+            # Stay a moment longer: a second credit may be just behind the first. One reading at the window's end sees it.
+            after = self.settled_read(time.monotonic(), "watch the state after the credit")
+            if after == outcome.value:
+                self.target.note_settled(after)
                 return Credit("credited", outcome.value, outcome.elapsed)
-            outcome = steady
+            outcome = Outcome(after, False, outcome.reads + 1, outcome.elapsed, outcome.rate_limited)
         code = judge_credit(effect, baseline, outcome.value)
         if code is None and outcome.cut_short:
             raise Inconclusive(_throttled("see the credit", outcome, self.settings.timeout), "throttled")
@@ -197,14 +243,12 @@ class Smoke:
              "Stripe will not retry an acknowledged event, so this credit is lost.", cause or "not_credited")
 
     def changed(self, baseline: Any) -> Any:
-        """Watch the state for the settle window; the first value a non-crediting event must not cause, else None."""
+        """Let the settle window pass and read the state once: the value a non-crediting event must not cause, else None."""
         effect = self.effect()
-        outcome = wait_for(self.target.read_state, lambda v: effect.unwanted(baseline, v), self.settings.settle,
-                           start=0.1, cap=max(0.1, self.settings.settle / 3))
-        if outcome.ok:
-            return outcome.value
-        if outcome.cut_short:
-            raise Inconclusive(_throttled("watch the credit state", outcome, self.settings.settle), "throttled")
+        after = self.settled_read(time.monotonic())
+        if effect.unwanted(baseline, after):
+            return after
+        self.target.note_settled(after)
         return None
 
     def expect_unchanged(self, baseline: Any, what: str, cause: str = "") -> None:
@@ -215,9 +259,21 @@ class Smoke:
 
 
 def _throttled(what: str, outcome: Outcome[Any], window: float) -> str:
-    return (f"Inconclusive: could not {what} within {window:g}s: the target answered 429 {outcome.rate_limited}× and "
-            "asked to wait past the deadline. Nothing is known about the target; raise --smoke-timeout, or lower "
-            "--rate-limit (the profile's rate_limit_per_minute) to the target's real limit.")
+    return (f"Inconclusive: could not {what} within {window:g}s: the target's rate limit held the harness back "
+            f"{outcome.rate_limited}× (HTTP 429 with Retry-After, or RateLimit-Remaining: 0 until its reset) and asked "
+            "to wait past the deadline. Nothing is known about the target; raise --smoke-timeout, or declare the "
+            "target's real limits ([target.rate_limits] in the profile, or --rate-limit).")
+
+
+def _latency(sent_at: float, reads: list[tuple[float, bool]]) -> float:
+    """How long a credit took to show, from the reads that looked for it: when the read that saw it left, unless it was
+    held back (then when the last read that did not see it left: the harness, not the target, was slow)."""
+    if not reads:
+        return 0.0
+    left, held = reads[-1]
+    if not held:
+        return max(0.0, left - sent_at)
+    return max(0.0, reads[-2][0] - sent_at) if len(reads) > 1 else 0.0
 
 
 def _fmt(value: float) -> str:

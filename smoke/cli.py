@@ -178,11 +178,60 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _emulator(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the local Stripe emulator until Ctrl-C."""
-    from smoke.emulator import serve_forever
+    """Run the local Stripe emulator until Ctrl-C (over TLS as api.stripe.com with ``--tls``)."""
+    import os
 
-    serve_forever(args.port)
+    if not (args.tls or args.host or args.forward_to or args.ca_dir):
+        from smoke.emulator import serve_forever
+
+        serve_forever(args.port)
+        return EXIT_OK
+    if args.ca_dir and not args.tls:
+        raise ConfigError("--ca-dir works only with --tls: without TLS there is no certificate to keep.")
+    from smoke.emulator.standin import run
+
+    run(args.port, tls=args.tls, host=args.host or "127.0.0.1", forward=args.forward_to,
+        secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None, ca_dir=args.ca_dir)
     return EXIT_OK
+
+
+def _emulator_fault(args: argparse.Namespace, extra: list[str]) -> int:
+    """Start, list or end the injected Stripe outages of a running emulator (``emulator fault``)."""
+    from smoke.config import check_base_url
+    from smoke.emulator.faults import add_fault, clear_faults, list_faults
+
+    if not args.api_base:
+        raise ConfigError("emulator fault needs --api-base URL (or STRIPE_API_BASE): the address of a running "
+                          "stripe-smoke emulator.")
+    base = check_base_url(args.api_base, "--api-base")
+    if args.clear:
+        print(f"ended {clear_faults(base, timeout=args.timeout)} fault(s) on {base}")
+        return EXIT_OK
+    if args.list:
+        faults = list_faults(base, timeout=args.timeout)
+        for fault in faults:
+            print(_describe_fault(fault))
+        print(f"{len(faults)} fault(s) on {base}")
+        return EXIT_OK
+    fault = add_fault(base, calls=args.calls, seconds=args.seconds, kind=args.kind, route=args.route,
+                      about=args.about or (), hold_seconds=args.hold_seconds, timeout=args.timeout)
+    print(_describe_fault(fault))
+    print(f"see it: stripe-smoke emulator fault --list --api-base {base} · end it: stripe-smoke emulator fault "
+          f"--clear --api-base {base}")
+    return EXIT_OK
+
+
+def _describe_fault(fault: dict[str, Any]) -> str:
+    """``flt_… api_error on /v1/payment_intents: the next 3 calls (failed 1, 2 left), active``."""
+    what = {"api_error": "answers 500 api_error", "reset": "closes the connection",
+            "timeout": f"holds the call {fault.get('hold_seconds')} s, then closes it"}.get(str(fault.get("kind")), "?")
+    scope = (f"the next {fault['calls']} call(s)" if fault.get("calls") is not None
+             else f"every call for {fault.get('seconds'):g} s")
+    about = f" about {', '.join(fault['about'])}" if fault.get("about") else ""
+    left = (f", {fault['remaining_calls']} left" if fault.get("remaining_calls") is not None
+            else f", {fault.get('seconds_left')} s left")
+    return (f"{fault['id']} {what} to {fault['route']}{about}: {scope} (failed {fault['fired']}{left}), "
+            f"{'active' if fault.get('active') else 'ended'}")
 
 
 def _profile(args: argparse.Namespace, extra: list[str]) -> int:
@@ -423,9 +472,40 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--http-timeout", type=_SECONDS, default=15.0, help="timeout of every request, in seconds (default 15)")
     profile.set_defaults(handler=_profile)
 
-    emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback")
+    emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback (or inject outages into one)")
     emulator.add_argument("--port", type=_PORT, default=12111, help="port (default 12111; 0: a free one)")
+    emulator.add_argument("--tls", action="store_true",
+                          help="serve HTTPS as api.stripe.com and checkout.stripe.com with a local CA (made once; prints how "
+                               "to trust and reach it; clients of https://api.stripe.com need --port 443)")
+    emulator.add_argument("--ca-dir", help="where --tls keeps its CA (default ~/.local/share/stripe-smoke/ca) "
+                                           "[env STRIPE_SMOKE_CA_DIR]")
+    emulator.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 only inside a container)")
+    emulator.add_argument("--forward-to", metavar="URL",
+                          help="deliver every event to this webhook URL, on any host (e.g. http://api:3000/webhooks/stripe), "
+                               "signed with STRIPE_WEBHOOK_SECRET or a new secret it prints")
     emulator.set_defaults(handler=_emulator)
+    emulator_sub = emulator.add_subparsers(dest="emulator_action", metavar="ACTION")
+    fault = emulator_sub.add_parser(
+        "fault", help="make a running emulator fail the target's next Stripe calls (or a route for a while); list or end them",
+        description="Fail the calls a target makes to a running emulator (never the harness's own): the next --calls N, "
+                    "or every call for --seconds S, to --route; --list shows them and how many fired, --clear ends them.")
+    fault.add_argument("--api-base", default=os.environ.get("STRIPE_API_BASE"),
+                       help="the running emulator, e.g. http://127.0.0.1:12111 [env STRIPE_API_BASE]")
+    action = fault.add_mutually_exclusive_group(required=True)
+    action.add_argument("--calls", type=_number(int, minimum=1, maximum=100_000), help="fail the next N matching calls")
+    action.add_argument("--seconds", type=_SECONDS, help="fail every matching call for S seconds")
+    action.add_argument("--list", action="store_true", help="list the faults and how many calls each failed")
+    action.add_argument("--clear", action="store_true", help="end every fault")
+    fault.add_argument("--kind", choices=["api_error", "timeout", "reset"], default="api_error",
+                       help="api_error: Stripe's 500; timeout: hold the call past the client's timeout, then close it; "
+                            "reset: close the connection without an answer (default api_error)")
+    fault.add_argument("--route", default="/v1/", help="path prefix of the calls to fail (default /v1/: every API call)")
+    fault.add_argument("--about", action="append", metavar="ID",
+                       help="fail only calls about this Stripe id (pi_…, cs_…; an event or charge of it counts); repeatable")
+    fault.add_argument("--hold-seconds", type=_number(positive=True, maximum=300.0), default=30.0,
+                       help="with --kind timeout: how long a call is held (default 30, at most 300)")
+    fault.add_argument("--timeout", type=_SECONDS, default=10.0, help="HTTP timeout talking to the emulator (default 10)")
+    fault.set_defaults(handler=_emulator_fault)
     return parser
 
 

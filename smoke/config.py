@@ -69,6 +69,8 @@ OPTIONS: tuple[Option, ...] = (
            "never send more than this many requests a minute per route (default: the profile's)", minimum=1),
     Option("duplicates", "--duplicates", "SMOKE_DUPLICATES", int, 10,
            "how many copies of one event the concurrency check sends at once", minimum=2),
+    Option("burst", "--burst", "SMOKE_BURST", int, 50,
+           "how many distinct payments the burst check delivers at once (2–500)", minimum=2, maximum=500),
     Option("seed", "--smoke-seed", "SMOKE_SEED", int, None,
            "seed for the shuffled event order (printed on failure to reproduce it)", minimum=None),
     Option("production", "--production", "SMOKE_PRODUCTION", bool, False,
@@ -111,6 +113,7 @@ class Settings:
     http_timeout: float = 15.0
     rate_limit: int | None = None
     duplicates: int = 10
+    burst: int = 50
     seed: int | None = None
     production: bool = False
     allow_production: bool = False

@@ -7,6 +7,8 @@ from typing import Any
 
 from smoke.errors import ConfigError
 
+__all__ = ["Effect"]
+
 
 @dataclass(frozen=True)
 class Effect:

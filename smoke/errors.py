@@ -6,6 +6,9 @@ Each carries the exit code of the CLI contract (README, "Exit codes"): 1 the tar
 
 from __future__ import annotations
 
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INCONCLUSIVE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNREACHABLE",
+           "ConfigError", "SmokeError", "TargetUnreachable"]
+
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_CONFIG, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4, 6
 EXIT_INTERRUPTED = 130
 

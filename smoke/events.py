@@ -17,6 +17,10 @@ from typing import Any
 from smoke._data import fixtures_dir
 from smoke.errors import ConfigError
 
+__all__ = ["CHECKOUT_PAYMENT_SEQUENCE", "DEFAULT_API_VERSION", "LATEST_CHARGE_SINCE", "Payment", "ShapeChange", "build_event",
+           "contrasting_versions", "deep_merge", "envelope", "known_types", "new_id", "payment_sequence", "shape_changes_for",
+           "to_body"]
+
 # The API version events are rendered in unless a profile says otherwise.
 DEFAULT_API_VERSION = "2025-04-30.basil"
 # PaymentIntents carried `charges` before this version and `latest_charge` from it on.
@@ -71,7 +75,7 @@ class Payment:
 
     amount: int
     currency: str = "usd"
-    email: str = "buyer@example.test"
+    email: str = "buyer@example.com"
     session: str = field(default_factory=lambda: "cs_test_" + new_id("a", 58)[2:])
     payment_intent: str = field(default_factory=lambda: new_id("pi"))
     charge: str = field(default_factory=lambda: new_id("ch"))

@@ -20,6 +20,15 @@ def _allure() -> Any:
     return allure
 
 
+def attach_note(item: pytest.Item, name: str, text: str) -> None:
+    """Add a short text (a figure a check measured) to the check's report section and, with --alluredir, to Allure."""
+    text = REDACTOR.redact(text)
+    item.add_report_section("call", name, text)
+    allure = _allure()
+    if allure is not None:
+        allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+
+
 def attach_evidence(item: pytest.Item, smoke: Smoke, exchanges: list[Exchange]) -> None:
     """Add the check's exchanges to its report section and, with --alluredir, as Allure attachments."""
     lines = [e.summary() for e in exchanges]

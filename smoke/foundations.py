@@ -87,6 +87,17 @@ class Foundations:
                 self._findings[name] = _run(FOUNDATIONS[name], smoke)
             return self._findings[name]
 
+    def held(self, name: str) -> bool:
+        """True when foundation ``name`` and every one beneath it were probed already and held (never probes)."""
+        current: str | None = name
+        with self._lock:
+            while current is not None:
+                found = self._findings.get(current)
+                if found is None or not found.ok:
+                    return False
+                current = FOUNDATIONS[current].requires
+        return True
+
     def require(self, name: str, smoke: Smoke, *, below: bool = False) -> None:
         """Raise Blocked unless foundation ``name`` (or only those beneath it, with ``below``) held."""
         chain: list[str] = []

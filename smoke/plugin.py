@@ -31,7 +31,7 @@ MARKERS = {
 }
 # How much a broken check costs a release: the credit path is a blocker.
 SEVERITY = {"credit": "blocker", "checkout": "blocker", "payment intent": "blocker", "signature": "critical",
-            "idempotency": "critical", "non-crediting": "critical", "refunds": "critical"}
+            "idempotency": "critical", "non-crediting": "critical", "refunds": "critical", "drills": "critical"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from smoke import commands
 from smoke.errors import ConfigError, SmokeError, TargetUnreachable
 from smoke.placeholders import Missing, json_path, resolve_shown
 from smoke.profiles import Profile, Step, check_variables, load_profile
@@ -38,8 +39,15 @@ def describe(profile: Profile, show: Callable[[Any], Any] | None = None, *, stat
              *([credit_state(profile, show)] if state else []),
              f"  webhook:      POST {profile.webhook_path or '(class)'} acting on {profile.credit_event} "
              f"(API version {profile.api_version}, Content-Type {profile.content_type!r})"]
-    if profile.rate_limit_per_minute:
-        lines.append(f"  pacing:       {profile.rate_limit_per_minute} requests a minute per route")
+    if profile.rate_limit_per_minute or profile.rate_limits:
+        import fnmatch
+
+        paced = [f"{pattern} {rate}/min" for pattern, rate in profile.rate_limits.items()]
+        if profile.rate_limit_per_minute:
+            paced.append(f"{'other routes' if paced else 'every route'} {profile.rate_limit_per_minute}/min")
+        if profile.webhook_path and not any(fnmatch.fnmatchcase(profile.webhook_path, p) for p in profile.rate_limits):
+            paced.append(f"the webhook {profile.webhook_path} unpaced")
+        lines.append(f"  pacing:       {', '.join(paced)} (a 429's Retry-After and RateLimit-* headers slow a route down)")
     if profile.class_path:
         lines.append(f"  class:        {profile.class_path}")
     return lines
@@ -104,49 +112,70 @@ class _Checker:
             if exchange.request_body:
                 self.say(f"      sent:     {exchange.request_body[:_SHOWN]}")
             if exchange.response_body:
-                self.say(f"      answered: {' '.join(exchange.response_body.split())[:_SHOWN]}")
+                label = "printed: " if exchange.method == commands.RUN else "answered:"
+                self.say(f"      {label} {' '.join(exchange.response_body.split())[:_SHOWN]}")
         self.shown = self.client.exchange_seq
 
     def _inputs(self, step: Step, authed: bool) -> list[Any]:
-        """Everything a step fills in before it is sent."""
-        return [step.path, step.headers, step.params, step.json, step.form, self.client.profile.auth_headers if authed else {}]
+        """Everything a step fills in before it is sent (or run)."""
+        if step.command:
+            return [list(step.command), step.env, step.cwd]
+        auth = self.client.profile.auth_headers if authed and not step.base_url else {}  # never sent to another base URL
+        return [step.base_url, step.path, step.headers, step.params, step.json, step.form, auth]
+
+    def _what(self, step: Step) -> str:
+        """``POST /path`` (the real URL for another base URL), ``run: python manage.py …`` (argv redacted when said)."""
+        if step.command:
+            return f"run: {commands.shown([str(self.show(arg)) for arg in step.command])}"
+        if not step.method:
+            return f"answered by {self.client.profile.class_path or 'its given values'}"
+        return f"{step.method} {self.show(step.base_url) if step.base_url else ''}{self.show(step.path)}"
+
+    def _creates(self, step: Step) -> str:
+        """What the step would do when it may create something (--no-create skips it); "" for a GET."""
+        if step.command:
+            return f"the command {commands.shown([str(self.show(arg)) for arg in step.command])!r}"
+        return self._what(step) if step.method not in ("GET", "") else ""
 
     def step(self, label: str, step: Step, *, authed: bool = True) -> None:
-        """Run one step unless it creates something and --no-create was given."""
+        """Run one step unless it creates something and --no-create was given; a step not sent prints no request line."""
         given = self._given(step)
         if given is not None:
             self.client.results[step.name] = given
             self.say(f"[{label}] given, not sent: {json.dumps(REDACTOR.redact_data(given))}")
             return
-        if step.method != "GET" and not self.create:
+        if self._creates(step) and not self.create:
             self.skipped.append(step.name)
             self.why[step.name] = f"{_origin(step.name)} was skipped (--no-create)"
-            self.say(f"[{label}] skipped: {step.method} {self.show(step.path)} creates something (--no-create)")
+            self.say(f"[{label}] skipped: {self._creates(step)} creates something (--no-create)")
             return
-        self.say(f"[{label}] {step.method} {self.show(step.path)}")
-        self.show_params(step)
         blockers = self.blockers(*self._inputs(step, authed))
         if blockers:
             self.skipped.append(step.name)
             self.why[step.name] = f"{_origin(step.name)} could not run"
-            self.say(f"    not run: {blockers}")
+            self.say(f"[{label}] not run: {blockers}")
             return
+        header = f"[{label}] {self._what(step)}"
         sent = self.client.exchange_seq
         try:
             data = self.client.run_step(step, authed=authed)
         except TargetUnreachable:
             raise
         except SmokeError as exc:
-            self.flush_exchanges()
             if self.client.exchange_seq == sent:  # nothing was sent: the step could not be prepared
                 self.skipped.append(step.name)
                 self.why[step.name] = f"{_origin(step.name)} could not run"
-                self.say(f"    not run: {exc}")
+                self.say(f"[{label}] not run: {exc}")
                 return
+            self.say(header)
+            self.show_params(step)
+            self.flush_exchanges()
             self.failed += 1
             self.why[step.name] = f"{_origin(step.name)} failed"
             self.say(f"    FAILED: {exc}")
             return
+        self.say(header)
+        self.show_params(step)
         self.flush_exchanges()
         self.say(f"    values later steps use as {step.name}:PATH: {json.dumps(REDACTOR.redact_data(data))[:_SHOWN]}")
 
@@ -212,33 +241,37 @@ class _Checker:
             return
         if not self.create:
             self.why[step.name] = f"{_origin(step.name)} was skipped (--no-create)"
-            self.say(f"[purchase] skipped: {step.method} {self.show(step.path)} starts a payment (--no-create)")
+            self.say(f"[purchase] skipped: {self._creates(step) or self._what(step)} starts a payment (--no-create)")
             return
-        self.say(f"[purchase] {step.method} {self.show(step.path)}")
-        self.show_params(step)
         blockers = self.blockers(*self._inputs(step, True))
         if blockers:
             self.why[step.name] = f"{_origin(step.name)} could not run"
-            self.say(f"    not run: {blockers}")
+            self.say(f"[purchase] not run: {blockers}")
             return
+        header = f"[purchase] {self._what(step)}"
         sent = self.client.exchange_seq
         try:
             purchase = self.client.start_purchase()
         except TargetUnreachable:
             raise
         except SmokeError as exc:
-            self.flush_exchanges()
             if self.client.exchange_seq == sent:
                 self.why[step.name] = f"{_origin(step.name)} could not run"
-                self.say(f"    not run: {exc}")
+                self.say(f"[purchase] not run: {exc}")
                 return
+            self.say(header)
+            self.show_params(step)
+            self.flush_exchanges()
             last = self.client.exchanges[-1] if self.client.exchanges else None
-            if last is not None and last.status >= 500:  # the target failed, as in any other step (exit 1)
+            if last is not None and (last.status >= 500 or (last.method == commands.RUN and last.status != 0)):
+                # the target failed (or the command did), as in any other step: exit 1
                 self.failed += 1
             else:  # a 4xx, not JSON, or without a field the profile names: the profile does not match the API
                 self.mismatched += 1
             self.say(f"    FAILED: {self._purchase_mismatch(step) or exc}")
             return
+        self.say(header)
+        self.show_params(step)
         self.flush_exchanges()
         found = {"session_id": purchase.session_id, "checkout_url": purchase.checkout_url,
                  "payment_intent": purchase.payment_intent}

@@ -16,7 +16,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 @dataclass(frozen=True)
 class Step:
-    """One HTTP request a profile asks for, with placeholders still unresolved."""
+    """One step a profile asks for, with placeholders still unresolved: an HTTP request (to --base-url, or to the step's
+    own ``base_url``), a local ``command``, or only ``given`` values (or, in a class profile, whatever the class answers).
+    ``method`` and ``path`` are empty when the step sends no request."""
 
     name: str
     method: str
@@ -31,6 +33,24 @@ class Step:
     extract: dict[str, str] = field(default_factory=dict)
     given: dict[str, Any] = field(default_factory=dict)
     per_check: bool = False
+    # A local program to run instead of a request (argv, never a shell string); its stdout (JSON) is the result.
+    command: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    # Another API (an admin API) to send the request to, without the target's [auth] headers.
+    base_url: str | None = None
+
+    @property
+    def action(self) -> str:
+        """What the step does, as written: ``POST /path``, ``POST ${env:ADMIN_URL}/path``, ``the command …`` or ``given values``."""
+        if self.command:
+            import shlex
+
+            return f"the command {shlex.join(self.command)}"
+        if self.method:
+            return f"{self.method} {self.base_url or ''}{self.path}"
+        return "given values" if self.given else "the profile's class"
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,8 @@ class Profile:
     production: bool = False
     embedded: str | None = None
     rate_limit_per_minute: int | None = None
+    # [target.rate_limits]: path pattern → requests a minute (the webhook is unpaced unless a pattern names it).
+    rate_limits: dict[str, int] = field(default_factory=dict)
     vars: dict[str, Var] = field(default_factory=dict)
     buyer: Step | None = None
     setup: tuple[Step, ...] = ()
@@ -77,6 +99,12 @@ class Profile:
     supports: dict[str, bool] = field(default_factory=dict)
     ledger: Step | None = None
     ledger_entries: str = ""
+    # [drills.transient]: a step that makes processing fail for a moment, and one that mends it.
+    transient_break: Step | None = None
+    transient_mend: Step | None = None
+    # [drills.stripe_outage]: the webhook asks Stripe while handling an event; the route an outage fails, and how.
+    stripe_outage_route: str | None = None
+    stripe_outage_kind: str = "api_error"
 
     @property
     def numeric(self) -> bool:
@@ -90,7 +118,7 @@ class Profile:
         if capability == "state":
             return has_state
         defaults = {"simulated_credit": has_state, "purchase": self.purchase is not None,
-                    "refunds": False, "ledger": self.ledger is not None}
+                    "refunds": False, "ledger": self.ledger is not None, "async_payments": True}
         return bool(self.supports.get(capability, defaults.get(capability, False)))
 
 
@@ -171,6 +199,7 @@ class _Parser:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.has_class = False  # a class profile may leave a step's request out: the class answers it
 
     def fail(self, key: str, problem: str, fix: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key} {problem}; {fix}.")
@@ -189,13 +218,7 @@ class _Parser:
 
     def step(self, table: Any, where: str, schema: str = "step") -> Step:
         table = self.keys(table, where, schema)
-        request = table.get("request")
-        if not isinstance(request, str) or len(request.split()) != 2 or request.split()[0].upper() not in METHODS:
-            raise self.fail(f"{where}.request", "must be 'METHOD /path'", 'write e.g. request = "POST /api/login"')
-        method, path = request.split()
-        if not path.startswith("/"):
-            raise self.fail(f"{where}.request", "must use a path starting with '/'",
-                            "give the path only: the base URL comes from --base-url")
+        method, path = self.action(table, where, runnable=schema in ("step", "purchase"))
         on_status = {}
         for code, alt in (table.get("on_status") or {}).items():
             if not str(code).isdigit():
@@ -218,11 +241,45 @@ class _Parser:
             form=table.get("form"), headers=dict(table.get("headers", {})), params=dict(table.get("params", {})),
             expect_status=self.statuses(table["expect_status"], f"{where}.expect_status") if "expect_status" in table else (),
             secrets=tuple(secrets), on_status=on_status, extract=extract, given=dict(given),
-            per_check=bool(table.get("per_check", False)),
+            per_check=bool(table.get("per_check", False)), command=tuple(table.get("command") or ()), cwd=table.get("cwd"),
+            env=dict(table.get("env", {})), timeout=table.get("timeout"), base_url=table.get("base_url"),
         )
+
+    def action(self, table: dict[str, Any], where: str, *, runnable: bool) -> tuple[str, str]:
+        """The step's method and path ("" for a command, given-only or class-answered step); one sentence per misuse."""
+        request, command = table.get("request"), table.get("command")
+        if request is not None and command is not None:
+            raise self.fail(where, "has both request and command",
+                            'keep one: request = "POST /path" sends HTTP, command = ["python", "manage.py", …] runs a local program')
+        if command is not None:
+            sent = [key for key in ("json", "form", "params", "headers", "expect_status", "on_status", "base_url") if key in table]
+            if sent:
+                raise self.fail(f"{where}.{sent[0]}", "applies to a request, not to a command",
+                                "remove it (a command step takes command, cwd, env, timeout and secrets)")
+            return "", ""
+        local = [key for key in ("cwd", "env") if key in table]
+        if local:
+            raise self.fail(f"{where}.{local[0]}", "applies to a command only",
+                            'remove it, or run a local program with command = ["python", "manage.py", …]')
+        if request is None and runnable and ("given" in table or self.has_class):
+            if "base_url" in table:  # a class or given values answer the step: nothing is sent anywhere
+                raise self.fail(f"{where}.base_url", "needs a request to send",
+                                'add request = "POST /path" (the path under base_url), or remove base_url')
+            return "", ""
+        if request is None and runnable:
+            raise self.fail(where, "has no request, command or given",
+                            'add request = "POST /path", command = ["python", "manage.py", …] or given = { id = "…" }')
+        if not isinstance(request, str) or len(request.split()) != 2 or request.split()[0].upper() not in METHODS:
+            raise self.fail(f"{where}.request", "must be 'METHOD /path'", 'write e.g. request = "POST /api/login"')
+        method, path = request.split()
+        if not path.startswith("/"):
+            raise self.fail(f"{where}.request", "must use a path starting with '/'",
+                            "give the path only: the base URL comes from base_url, or else --base-url")
+        return method.upper(), path
 
     def profile(self, data: dict[str, Any]) -> Profile:
         self.keys(data, "", "")
+        self.has_class = "class" in data
         target = self.keys(data.get("target", {}), "target", "target")
         variables = {}
         raw_vars = data.get("vars", {})
@@ -268,6 +325,8 @@ class _Parser:
         ledger = self.step(data["ledger"], "ledger", "ledger") if "ledger" in data else None
         if ledger is not None and not isinstance(data["ledger"].get("entries"), str):
             raise self.fail("ledger.entries", "is missing", 'say where the list of entries is, e.g. entries = "events"')
+        transient = (data.get("drills") or {}).get("transient")
+        outage = (data.get("drills") or {}).get("stripe_outage")
         rate = target.get("rate_limit_per_minute")
         if rate is not None and (not isinstance(rate, int) or rate <= 0):
             raise self.fail("target.rate_limit_per_minute", "must be a positive whole number", "write e.g. 60")
@@ -280,6 +339,7 @@ class _Parser:
             production=bool(target.get("production", False)),
             embedded=target.get("embedded"),
             rate_limit_per_minute=rate,
+            rate_limits=dict(target.get("rate_limits") or {}),
             vars=variables,
             buyer=self.step(data["buyer"], "buyer") if "buyer" in data else None,
             setup=tuple(self.step(s, f"setup.{i}") for i, s in enumerate(setup)),
@@ -302,4 +362,8 @@ class _Parser:
             supports=dict(supports),
             ledger=ledger,
             ledger_entries=str(data.get("ledger", {}).get("entries", "")),
+            transient_break=self.step({"name": "break", **transient["break"]}, "drills.transient.break") if transient else None,
+            transient_mend=self.step({"name": "mend", **transient["mend"]}, "drills.transient.mend") if transient else None,
+            stripe_outage_route=str(outage.get("route", "/v1/")) if isinstance(outage, dict) else None,
+            stripe_outage_kind=str(outage.get("kind", "api_error")) if isinstance(outage, dict) else "api_error",
         )

@@ -126,14 +126,23 @@ def load(path: Path, *, target: str | None = None, allow_expired: bool = False) 
 
 
 def pending(folder: Path) -> list[Path]:
-    """Receipts in ``folder`` not yet verified, oldest first."""
-    found = []
-    for path in sorted(folder.glob("*.json")):
+    """Receipts in ``folder`` not yet verified, oldest first (by ``created_at``; unreadable ones first)."""
+    found: list[tuple[datetime, str, Path]] = []
+    for path in folder.glob("*.json"):
         try:
             data = json.loads(read_text(path, "receipt", limit=LIMIT, follow_symlinks=False))
             status = data.get("status") if isinstance(data, dict) else None
         except (ConfigError, ValueError, RecursionError):
-            status = None  # verify reports what is wrong with it
+            data, status = None, None  # verify reports what is wrong with it
         if status != "verified":
-            found.append(path)
-    return found
+            found.append((_created(data), path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+def _created(data: Any) -> datetime:
+    """When a receipt was created, for ordering (the earliest possible time when it does not say)."""
+    try:
+        created = datetime.fromisoformat(data["created_at"])
+    except (TypeError, KeyError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)

@@ -21,7 +21,8 @@ _PATTERNS = [
     # "access_token": "…" in JSON (also escaped inside JSON strings), name=… in forms and query strings,
     # Name: … in header dumps (Authorization, Cookie, Set-Cookie, X-API-Key).
     re.compile(r'(?i)((?:\\?")' + _NAME + r'(?:\\?")\s*:\s*(?:\\?"))((?:[^"\\]|\\[^"])+)'),
-    re.compile(r'(?i)((?<![A-Za-z0-9_])' + _NAME + r'=)([^"\s,}&;]{3,})'),
+    # (A value already masked is left alone, so redacting twice does not eat the text after the mask.)
+    re.compile(r'(?i)((?<![A-Za-z0-9_])' + _NAME + r'=)(?!\[redacted\](?![A-Za-z0-9]))([^"\s,}&;]{3,})'),
     re.compile(r"(?im)(^\s*(?:authorization|cookie|set-cookie|x-api-key|api-key)\s*:\s*)(\S.*)$"),
     # Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
     re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),

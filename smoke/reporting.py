@@ -12,6 +12,7 @@ from smoke.redact import REDACTOR
 from smoke.verdicts import CAUSE_PROPERTY, VERDICT_PROPERTY
 
 MARK = ("stripe_smoke", "check")
+LOAD_PROPERTY = "stripe_smoke_load"  # a burst's throughput and acknowledgement times, shown under its area's table
 ICONS = {"passed": "✅ passed", "failed": "❌ failed", "blocked": "⛔ blocked", "inconclusive": "❔ inconclusive",
          "skipped": "⏭ skipped", "error": "💥 error"}
 # The order verdicts are listed in: what needs attention first.
@@ -19,7 +20,9 @@ _ORDER = ["error", "failed", "blocked", "inconclusive", "passed", "skipped"]
 # Each suite module's area (Allure feature, summary section).
 AREAS = {"test_preflight": "preflight", "test_credit": "credit", "test_signature": "signature",
          "test_idempotency": "idempotency", "test_non_crediting": "non-crediting", "test_robustness": "robustness",
-         "test_refunds": "refunds", "test_checkout": "checkout", "test_payment_intent": "payment intent"}
+         "test_refunds": "refunds", "test_checkout": "checkout", "test_payment_intent": "payment intent",
+         # The failure-path drills: what loses money when something goes wrong.
+         "test_transient": "drills", "test_stripe_outage": "drills", "test_failure_paths": "drills", "test_burst": "drills"}
 
 
 def area_of(nodeid: str) -> str:
@@ -38,6 +41,7 @@ class Row:
     reason: str
     area: str = ""
     cause: str = ""
+    load: str = ""  # the load a burst check measured (``stripe_smoke_load``)
 
 
 def _reason(report: pytest.TestReport) -> str:
@@ -73,6 +77,8 @@ class Summary:
         properties = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
         if properties.get(VERDICT_PROPERTY + "_fails_run"):
             self.blocked_by_failure = True
+        if properties.get(LOAD_PROPERTY):
+            row.load = str(properties[LOAD_PROPERTY])
         if report.when == "call" or report.outcome != "passed":
             outcome: str = "error" if report.failed and report.when != "call" else report.outcome
             verdict = str(properties.get(VERDICT_PROPERTY, outcome))
@@ -116,6 +122,9 @@ class Summary:
                 cause = f"`{row.cause}`" if row.cause else ""
                 lines.append(f"| `{row.check}` | {ICONS[row.verdict]} | {row.seconds:.2f}s | {cause} | {reason} |")
             lines.append("")
+            lines += [f"- load held by `{row.check}`: {row.load}" for row in rows if row.load]
+            if any(row.load for row in rows):
+                lines.append("")
         return "\n".join(lines)
 
     def terminal(self, writer: pytest.TerminalReporter) -> None:
@@ -126,8 +135,8 @@ class Summary:
         width = min(70, max(len(r.check) for r in self.rows.values()))
         for row in self.rows.values():
             line = f"{row.check[:width]:<{width}}  {row.verdict:<12}  {row.seconds:6.2f}s"
-            if row.reason:
-                line += f"  {row.reason[:160]}"
+            if row.reason or row.load:
+                line += f"  {(row.reason or 'load held: ' + row.load)[:160]}"
             writer.line(line, red=row.verdict in ("failed", "error", "blocked"), green=row.verdict == "passed",
                         yellow=row.verdict == "inconclusive")
 

@@ -106,6 +106,14 @@ _REQUEST = "'METHOD /path' (e.g. request = \"POST /api/login\")"
 _HEADERS = "a table of header names and string values (e.g. { X-API-Key = \"${var:api_key}\" })"
 _STATUSES = "an HTTP status or a list of them (e.g. [200, 201])"
 _PARAMS = "a table of query or form values (strings, numbers or booleans)"
+MAX_COMMAND_SECONDS = 3600
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable name (letters, digits and _)")]
+
+
+RoutePattern = Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=500,
+                                    description='a path pattern starting with / (e.g. "/api/billing/*")')]
+PerMinute = Annotated[int, Field(ge=1, le=MAX_RATE, description=f"a whole number of requests a minute from 1 to {MAX_RATE:,} "
+                                                                 "(e.g. 60)")]
 
 
 class _Closed(BaseModel):
@@ -126,6 +134,17 @@ class _Sent(_Request):
     headers: dict[HeaderName, HeaderValue] = Field(default={}, description=_HEADERS)
     expect_status: Statuses | None = Field(default=None, description=_STATUSES)
     secrets: list[str] = Field(default=[], description='a list of response paths to redact (e.g. ["token"])')
+    # Steps beyond HTTP to --base-url (smoke/commands.py, TargetClient.run_step); which key goes with which: smoke/profiles.py.
+    command: list[Text] | None = Field(
+        default=None, min_length=1, description='a list of strings, the program and its arguments, never a shell string '
+                                                '(e.g. command = ["python", "manage.py", "issue_invoice"])')
+    cwd: Text | None = Field(default=None, description='a directory to run the command in (e.g. cwd = "../backend")')
+    env: dict[EnvName, str] = Field(default={}, description='a table of environment variables and string values '
+                                                            '(e.g. env = { DJANGO_SETTINGS_MODULE = "app.settings" })')
+    timeout: float | None = Field(default=None, gt=0, le=MAX_COMMAND_SECONDS,
+                                  description=f"a number of seconds above 0 and at most {MAX_COMMAND_SECONDS:,} (e.g. timeout = 120)")
+    base_url: str | None = Field(default=None, pattern=r"^(https?://|\$\{)[^\s]*$",
+                                 description='an http(s) URL or a placeholder (e.g. base_url = "${env:ADMIN_URL}")')
 
 
 class Step(_Sent):
@@ -171,6 +190,8 @@ class Target(_Closed):
     embedded: Annotated[str, AfterValidator(_embedded_name)] | None = None
     rate_limit_per_minute: int | None = Field(
         default=None, ge=1, le=MAX_RATE, description=f"a whole number of requests a minute from 1 to {MAX_RATE:,} (e.g. 60)")
+    rate_limits: dict[RoutePattern, PerMinute] = Field(
+        default={}, description='a table of path patterns and requests a minute (e.g. { "/api/billing/*" = 60 })')
 
 
 class Var(_Closed):
@@ -228,6 +249,30 @@ class Supports(_Closed):
     purchase: bool | None = None
     refunds: bool | None = None
     ledger: bool | None = None
+    async_payments: bool | None = None
+
+
+class Transient(_Closed):
+    """``[drills.transient]``: how to make the target's processing fail for a moment, after its signature check."""
+
+    break_: Step = Field(alias="break", description="a step that makes processing fail (e.g. suspend the buyer's account)")
+    mend: Step = Field(description="a step that undoes it (e.g. reinstate the account)")
+
+
+class StripeOutage(_Closed):
+    """``[drills.stripe_outage]``: the webhook asks Stripe while handling an event; which calls an outage fails."""
+
+    route: str = Field(default="/v1/", pattern=r"^/v1[^\s]*$",
+                       description='a path prefix of Stripe\'s API starting with /v1 (e.g. route = "/v1/payment_intents")')
+    kind: Literal["api_error", "timeout", "reset"] = Field(
+        default="api_error", description='"api_error" (a 500), "timeout" or "reset"')
+
+
+class Drills(_Closed):
+    """``[drills]``: what the failure-path drills need from the target."""
+
+    transient: Transient | None = None
+    stripe_outage: StripeOutage | None = None
 
 
 class ProfileSchema(_Closed):
@@ -248,6 +293,7 @@ class ProfileSchema(_Closed):
     webhook: Webhook = Webhook()
     supports: Supports = Supports()
     ledger: Ledger | None = None
+    drills: Drills = Drills()
 
     @model_validator(mode="after")
     def _amount_in_range(self) -> ProfileSchema:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,9 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        """The base URL, without a trailing slash."""
-        return f"http://{LOOPBACK}:{self.port}"
+        """The base URL on loopback (``https`` when serving TLS), without a trailing slash."""
+        scheme = "https" if getattr(self.server, "ssl_context", None) is not None else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
@@ -43,11 +45,17 @@ class RunningServer:
         self.stop()
 
 
-def serve(app: Any, port: int = 0, name: str = "server") -> RunningServer:
-    """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request."""
+def serve(app: Any, port: int = 0, name: str = "server", *, host: str = LOOPBACK,
+          ssl_context: ssl.SSLContext | None = None) -> RunningServer:
+    """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request; over TLS with ``ssl_context``."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(LOOPBACK, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True makes a ThreadingMixIn server
+    if ssl_context is not None:
+        # Each connection's handshake happens on its own thread at its first read, not in accept(): a client that
+        # connects and sends nothing (a port probe) must not stall the server.
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server.ssl_context = ssl_context
     thread = threading.Thread(target=server.serve_forever, name=f"smoke-{name}", daemon=True)
     thread.start()
     return RunningServer(server=server, thread=thread, app=app)

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from smoke.errors import ConfigError
 
+__all__ = ["SECRET_PREFIX", "STRIPE_USER_AGENT", "check_webhook_secret", "compute_signature", "delivery_headers",
+           "signature_header"]
+
 SECRET_PREFIX = "whsec_"
 
 

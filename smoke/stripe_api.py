@@ -27,16 +27,77 @@ def normalise_card(card: str) -> str:
     return digits
 
 
+# Every request of the harness's own Stripe client to a local API base carries this header, so the emulator's
+# injected outages (smoke/emulator/faults.py) fail the target's calls and never the harness's.
+HARNESS_HEADER = "Stripe-Smoke-Harness"
+
+
 def client(api_key: str, api_base: str | None = None, timeout: float = 20.0) -> Any:
     """A StripeClient for a test-mode key (refusing live keys), aimed at ``api_base`` when given."""
     import stripe
 
     key = check_stripe_key(api_key)
+    # A CA bundle in the environment (the emulator standing in for api.stripe.com over TLS) replaces the SDK's roots.
+    bundle = None if (api_base or "").startswith("http://") else ca_bundle()
     # The SDK's own default waits 80 s per request; a smoke run should fail sooner than that.
-    kwargs: dict[str, Any] = {"max_network_retries": 2, "http_client": stripe.new_default_http_client(timeout=timeout)}
+    http = (_identified_http_client(timeout, bundle) if api_base or bundle
+            else stripe.new_default_http_client(timeout=timeout))
+    kwargs: dict[str, Any] = {"max_network_retries": 2, "http_client": http}
     if api_base:
         kwargs["base_addresses"] = {"api": api_base.rstrip("/")}
     return stripe.StripeClient(key, **kwargs)
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle named by ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE`` (the SDK itself ignores both), or None."""
+    import os
+
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if not os.path.isfile(value):
+                raise ConfigError(f"{name} is {value!r}, which is not a file; point it at a PEM bundle (such as the "
+                                  "emulator's ca-bundle.pem) or unset it.")
+            return value
+    return None
+
+
+def _trusting_session(bundle: str) -> Any:
+    """A requests Session verifying servers against ``bundle`` even when the SDK passes its own ``verify``."""
+    import requests
+
+    class TrustingSession(requests.Session):
+        """Swaps the SDK's bundled roots for ``bundle``."""
+
+        def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            """Send, verifying against the bundle (unless verification was turned off)."""
+            if kwargs.get("verify") is not False:
+                kwargs["verify"] = bundle
+            return super().request(method, url, *args, **kwargs)
+
+    return TrustingSession()
+
+
+def _identified_http_client(timeout: float, bundle: str | None = None) -> Any:
+    """The SDK's requests-based HTTP client, sending ``Stripe-Smoke-Harness: 1`` with every request."""
+    from collections.abc import Mapping
+
+    import stripe
+
+    class HarnessHttpClient(stripe.RequestsClient):
+        """Marks each request as the harness's own."""
+
+        def request(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None,
+                    **kwargs: Any) -> Any:
+            """Send with the harness header."""
+            return super().request(method, url, {**(headers or {}), HARNESS_HEADER: "1"}, post_data, **kwargs)
+
+        def request_stream(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None,
+                           **kwargs: Any) -> Any:
+            """Stream with the harness header."""
+            return super().request_stream(method, url, {**(headers or {}), HARNESS_HEADER: "1"}, post_data, **kwargs)
+
+    return HarnessHttpClient(timeout=timeout, session=_trusting_session(bundle) if bundle else None)
 
 
 def plain(obj: Any) -> dict[str, Any]:
@@ -121,7 +182,7 @@ def pay_session(stripe_client: Any, session_id: str, card: str = "42424242424242
         amount = page.get("amount_total")
         pm = stripe_client.v1.payment_methods.create(params={
             "type": "card", "card": {"token": token},
-            "billing_details": {"email": email or "buyer@example.test", "name": "Smoke Test",
+            "billing_details": {"email": email or "buyer@example.com", "name": "Smoke Test",
                                 "address": {"country": "US", "postal_code": "42424"}},
         })
         params: dict[str, Any] = {"payment_method": pm.id}

@@ -12,12 +12,15 @@ from typing import Any
 
 import httpx
 
+from smoke.config import check_base_url
 from smoke.effects import Effect
 from smoke.errors import ConfigError, SmokeError, TargetUnreachable
 from smoke.placeholders import Missing, json_path, keys_of, resolve
 from smoke.profiles import Profile, Step, check_variables
 from smoke.redact import REDACTOR, Redactor
 from smoke.waiting import RateGate, RateLimited
+
+__all__ = ["Delivery", "Exchange", "Purchase", "TargetClient", "open_target", "register_secrets"]
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Exchange:
     raw_response: str = field(default="", repr=False)
     seq: int = 0
     redactor: Redactor = field(default=REDACTOR, repr=False, compare=False)
+    # For a command step (method "RUN", url its argv): "exit 0", "timed out after 60 s"…, shown instead of the status.
+    outcome: str = ""
 
     @property
     def request_body(self) -> str:
@@ -51,11 +56,12 @@ class Exchange:
     def as_dict(self) -> dict[str, Any]:
         """The exchange as reports show it (redacted)."""
         return {"step": self.step, "method": self.method, "url": self.redactor.redact(self.url), "status": self.status,
-                "elapsed": self.elapsed, "request_body": self.request_body, "response_body": self.response_body}
+                "elapsed": self.elapsed, "request_body": self.request_body, "response_body": self.response_body,
+                **({"outcome": self.outcome} if self.outcome else {})}
 
     def summary(self) -> str:
-        """``POST /api/x → 200 (12 ms)``."""
-        return f"{self.method} {self.redactor.redact(self.url)} → {self.status} ({self.elapsed * 1000:.0f} ms)"
+        """``POST /api/x → 200 (12 ms)``; a command: ``RUN python manage.py … → exit 0 (80 ms)``."""
+        return f"{self.method} {self.redactor.redact(self.url)} → {self.outcome or self.status} ({self.elapsed * 1000:.0f} ms)"
 
 
 @dataclass
@@ -83,13 +89,6 @@ class Purchase:
     raw: Any
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
-
-
 class TargetClient:
     """Talks to one target as its profile describes. Subclass it for the profile's ``class`` escape hatch."""
 
@@ -103,14 +102,28 @@ class TargetClient:
         http_timeout: float = 15.0,
         rate_limit_per_minute: int | None = None,
         redactor: Redactor = REDACTOR,
+        patience: float = 10.0,
     ) -> None:
         self.profile = profile
         self.base_url = base_url.rstrip("/")
         self.webhook_secret = webhook_secret
         self.run_id = run_id or uuid.uuid4().hex[:10]
         self.redactor = redactor
-        self.gate = RateGate(rate_limit_per_minute or profile.rate_limit_per_minute)
+        # The profile's limits per route (the webhook unpaced unless a pattern names it); --rate-limit caps every route.
+        self.gate = RateGate(profile.rate_limit_per_minute, routes=profile.rate_limits, unpaced={profile.webhook_path},
+                             ceiling=rate_limit_per_minute)
+        # How long one request may wait out the target's rate limit (a 429's Retry-After) before giving up.
+        self.patience = patience
+        # The last settled credit state (value, when, exchange_seq): the next check's baseline while nothing was sent.
+        self._settled: tuple[Any, float, int] | None = None
+        # The slowest credit seen so far (seconds from the webhook's answer to the state showing it).
+        self.credit_latency = 0.0
+        self.last_sent_at = 0.0
+        self.last_gate_wait = 0.0
+        self.http_timeout = http_timeout
         self.http = httpx.Client(base_url=self.base_url, timeout=http_timeout, follow_redirects=False)
+        # Steps with their own base_url (an admin API): one client each, so no cookie the target set travels there.
+        self.other_http: dict[str, httpx.Client] = {}
         self.exchanges: list[Exchange] = []
         self.exchange_seq = 0
         self.results: dict[str, Any] = {"run": {"id": self.run_id}}
@@ -153,20 +166,48 @@ class TargetClient:
                               "or fix the placeholder.") from None
 
     # -- HTTP -----------------------------------------------------------------------
-    def request(self, method: str, path: str, *, step: str = "", **kwargs: Any) -> httpx.Response:
-        """Send one request (paced per route, with the client's timeout) and record the redacted exchange."""
-        self.gate.acquire(path)
-        started = time.monotonic()
+    def request(self, method: str, path: str, *, step: str = "", base_url: str | None = None,
+                patience: float | None = None, **kwargs: Any) -> httpx.Response:
+        """Send one request (paced per route, with the client's timeout) and record the redacted exchange.
+
+        ``base_url`` sends it to another API (a step's own ``base_url``) instead of the target. A 429 is waited out
+        (its Retry-After, or the reset its RateLimit headers give) and the request sent again, for up to ``patience``
+        seconds (default: the client's); past that, RateLimited. With ``patience=0`` a 429 is returned as it came."""
+        route = path if not base_url else f"{base_url.rstrip('/')}{path}"
+        wait_until = time.monotonic() + (self.patience if patience is None else patience)
+        while True:
+            response = self._send_once(method, path, step=step, base_url=base_url, route=route,
+                                       patience=max(0.0, wait_until - time.monotonic()), **kwargs)
+            if response.status_code != 429 or patience == 0:
+                return response
+            held = self.gate.held_for(route, self.run_id)
+            if time.monotonic() + held > wait_until:
+                raise RateLimited(held, f"send {method} {path}")
+
+    def _send_once(self, method: str, path: str, *, step: str, base_url: str | None, route: str, patience: float,
+                   **kwargs: Any) -> httpx.Response:
+        """One attempt: wait for the route's slot (RateLimited past ``patience``), send, learn from the answer."""
+        base = base_url.rstrip("/") if base_url else self.base_url
+        http = self.http
+        if base_url:
+            if base not in self.other_http:
+                self.other_http[base] = httpx.Client(timeout=self.http_timeout, follow_redirects=False)
+            http = self.other_http[base]
+        began = time.monotonic()
+        ticket = self.gate.acquire(route, patience, who=self.run_id)
+        started = self.last_sent_at = time.monotonic()
+        self.last_gate_wait = started - began
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = http.request(method, path if not base_url else f"{base}{path}", **kwargs)
         except httpx.TimeoutException:
+            knob = "the step's timeout" if "timeout" in kwargs else "--http-timeout"
             raise TargetUnreachable(
-                f"{method} {self.base_url}{path} timed out; check that the target is up or raise --http-timeout."
+                f"{method} {base}{path} timed out; check that the {'target' if not base_url else 'API'} is up or raise {knob}."
             ) from None
         except httpx.TransportError as exc:
             raise TargetUnreachable(
-                f"The target at {self.base_url} did not answer ({type(exc).__name__}); "
-                "check --base-url and that the service is running."
+                f"The {'target' if not base_url else f'API of [{step}]'} at {base} did not answer ({type(exc).__name__}); "
+                f"check {'--base-url' if not base_url else 'its base_url'} and that the service is running."
             ) from None
         except (UnicodeEncodeError, httpx.InvalidURL) as exc:
             raise ConfigError(
@@ -174,12 +215,11 @@ class TargetClient:
                 "characters HTTP can't carry); check the values the profile (or the receipt) puts there."
             ) from None
         elapsed = time.monotonic() - started
-        if response.status_code == 429:
-            self.gate.pause(path, _retry_after(response))
+        self.gate.learn(route, ticket, response.status_code, response.headers, who=self.run_id)
         body = kwargs.get("content") or kwargs.get("json") or kwargs.get("data") or ""
         self.exchange_seq += 1
         self.exchanges.append(Exchange(
-            seq=self.exchange_seq, step=step, method=method, url=f"{self.base_url}{path}", status=response.status_code, elapsed=elapsed,
+            seq=self.exchange_seq, step=step, method=method, url=f"{base}{path}", status=response.status_code, elapsed=elapsed,
             raw_request=body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body) if body else "",
             raw_response=response.text[:4000], redactor=self.redactor,
         ))
@@ -204,15 +244,33 @@ class TargetClient:
             if all(v not in (None, "") for v in given.values()):
                 self.results[step.name] = given
                 return given
-        headers = {**(self.auth_headers() if authed and self.profile.auth_headers else {}),
+        if step.command:
+            data = self.run_command(step)
+            register_secrets(self.redactor, data, step.secrets)
+            self.results[step.name] = data
+            return data
+        if not step.method:  # given values that are empty, or (in a class profile) a step the class answers
+            data = self.answer_step(step)
+            register_secrets(self.redactor, data, step.secrets)
+            self.results[step.name] = data
+            return data
+        base = self.base_url
+        if step.base_url:
+            base = check_base_url(str(self.fill(step.base_url, f"[{step.name}].base_url")), f"[{step.name}].base_url")
+        # The target's [auth] headers go to the target only: credentials must not leak across hosts, so a step with its
+        # own base_url (an admin API) sends only the headers it names itself.
+        send_auth = authed and not step.base_url
+        headers = {**(self.auth_headers() if send_auth and self.profile.auth_headers else {}),
                    **_as_headers(self.fill(step.headers, f"[{step.name}].headers"))}
         kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, f"[{step.name}].params")}
         if step.json is not None:
             kwargs["json"] = self.fill(step.json, f"[{step.name}].json")
         if step.form is not None:
             kwargs["data"] = self.fill(step.form, f"[{step.name}].form")
+        if step.timeout is not None:
+            kwargs["timeout"] = step.timeout
         path = self.fill(step.path, f"[{step.name}].request")
-        response = self.request(step.method, path, step=step.name, **kwargs)
+        response = self.request(step.method, path, step=step.name, base_url=base if step.base_url else None, **kwargs)
         if response.status_code in step.on_status:
             return self.run_step(step.on_status[response.status_code], authed=authed)
         expected = step.expect_status or tuple(range(200, 300))
@@ -220,18 +278,46 @@ class TargetClient:
             # A 4xx means the profile and the API disagree (or a receipt names another target); a 5xx is the target.
             error = SmokeError if response.status_code >= 500 else ConfigError
             raise error(
-                f"[{step.name}] {step.method} {self.base_url}{path} answered {response.status_code} "
+                f"[{step.name}] {step.method} {base}{path} answered {response.status_code} "
                 f"({self._excerpt(response)}); expected {'/'.join(map(str, expected)) if step.expect_status else '2xx'}: "
                 "check the profile's request, the base URL and the target's logs."
             )
         try:
             data = response.json() if response.content else {}
         except ValueError:
-            raise ConfigError(f"[{step.name}] {step.method} {self.base_url}{path} did not answer JSON "
+            raise ConfigError(f"[{step.name}] {step.method} {base}{path} did not answer JSON "
                               f"({self._excerpt(response)}); check the base URL and the path in the profile.") from None
         register_secrets(self.redactor, data, step.secrets)
         self.results[step.name] = data
         return data
+
+    def run_command(self, step: Step) -> Any:
+        """Run a command step's local program (argv, no shell, with its timeout), record it as evidence, return its JSON."""
+        from smoke import commands
+
+        argv = [_as_text(v) for v in self.fill(list(step.command), f"[{step.name}].command")]
+        env = _as_headers(self.fill(step.env, f"[{step.name}].env"))
+        cwd = None
+        if step.cwd:
+            cwd = self.profile.source.parent / str(self.fill(step.cwd, f"[{step.name}].cwd"))  # relative: to the profile
+        ran = commands.run(step.name, argv, cwd=cwd, env=env, timeout=step.timeout or commands.DEFAULT_TIMEOUT,
+                           redactor=self.redactor)
+        self.exchange_seq += 1
+        self.exchanges.append(Exchange(
+            seq=self.exchange_seq, step=step.name, method=commands.RUN, url=commands.shown(argv), status=ran.status,
+            elapsed=ran.elapsed, raw_response=ran.evidence()[:4000], redactor=self.redactor, outcome=ran.outcome,
+        ))
+        del self.exchanges[:-200]
+        return commands.result(step.name, ran, self.redactor)
+
+    def answer_step(self, step: Step) -> Any:
+        """The result of a step that has no request or command: a class profile overrides this to answer it in code."""
+        if step.given:
+            empty = ", ".join(k for k, v in self.fill(step.given, f"[{step.name}].given").items() if v in (None, ""))
+            raise ConfigError(f"{self.profile.source}: [{step.name}] has only given values and {empty} is empty: set it "
+                              "(e.g. the environment variable it names), or give the step a request or command.")
+        raise ConfigError(f"{self.profile.source}: [{step.name}] has no request or command and {type(self).__name__} does "
+                          "not answer it: override answer_step in the class, or give the step a request or command.")
 
     def _excerpt(self, response: httpx.Response) -> str:
         """A short, redacted glimpse of an answer for an error message (an HTML page is named, not quoted)."""
@@ -271,6 +357,24 @@ class TargetClient:
         for step in self.profile.setup:
             if step.per_check:
                 self.results.pop(step.name, None)
+                self._settled = None  # a new subject: its state is not the last one's
+
+    def note_settled(self, value: Any) -> None:
+        """Remember ``value`` as the credit state that just stayed put for a settle window (the next baseline)."""
+        self._settled = (value, time.monotonic(), self.exchange_seq)
+
+    def settled_state(self, max_age: float) -> tuple[bool, Any]:
+        """``(True, value)`` when the last settled state is at most ``max_age`` old and nothing was sent since."""
+        if self._settled is None:
+            return False, None
+        value, when, seq = self._settled
+        if seq != self.exchange_seq or time.monotonic() - when > max_age:
+            return False, None
+        return True, value
+
+    def note_credit_latency(self, seconds: float) -> None:
+        """Remember how long a credit took to show (the settle windows grow to cover the slowest one)."""
+        self.credit_latency = max(self.credit_latency, seconds)
 
     def read_state(self) -> Any:
         """Read the credit state once; raises RateLimited on a 429."""
@@ -283,9 +387,10 @@ class TargetClient:
         kwargs: dict[str, Any] = {"headers": headers, "params": self.fill(step.params, "[state].params")}
         if step.json is not None:
             kwargs["json"] = self.fill(step.json, "[state].json")
-        response = self.request(step.method, path, step="state", **kwargs)
+        # A 429 (or a spent budget) comes back at once: the wait around this read decides whether to wait it out.
+        response = self.request(step.method, path, step="state", patience=0.0, **kwargs)
         if response.status_code == 429:
-            raise RateLimited(_retry_after(response))
+            raise RateLimited(self.gate.held_for(path, self.run_id))
         if response.status_code >= 400:
             error = SmokeError if response.status_code >= 500 else ConfigError
             raise error(
@@ -357,13 +462,20 @@ class TargetClient:
                         response.elapsed.total_seconds(), dict(response.headers))
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pools."""
         self.http.close()
+        for http in self.other_http.values():
+            http.close()
 
 
 def _as_headers(values: dict[str, Any]) -> dict[str, str]:
     """Header values as text: a placeholder that resolved to a number (``${var:amount}``) is sent as its digits."""
-    return {str(k): (json.dumps(v) if isinstance(v, (bool, dict, list)) or v is None else str(v)) for k, v in values.items()}
+    return {str(k): _as_text(v) for k, v in values.items()}
+
+
+def _as_text(value: Any) -> str:
+    """A resolved value as text (a header, an environment variable, an argument): numbers as digits, tables as JSON."""
+    return json.dumps(value) if isinstance(value, (bool, dict, list)) or value is None else str(value)
 
 
 def register_secrets(redactor: Redactor, data: Any, paths: tuple[str, ...] | list[str]) -> None:

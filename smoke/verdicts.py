@@ -23,6 +23,9 @@ from _pytest.outcomes import Skipped
 
 from smoke.effects import Effect
 
+__all__ = ["CAUSE_PROPERTY", "EXIT_INCONCLUSIVE", "PASSED", "VERDICT_PROPERTY", "Blocked", "Finding", "Inconclusive", "Verdict",
+           "credit_mismatch", "failed", "inconclusive", "judge_credit"]
+
 # The exit code of a run whose only problem is that the harness could not observe: CI may retry it.
 EXIT_INCONCLUSIVE = 6
 VERDICT_PROPERTY = "stripe_smoke_verdict"

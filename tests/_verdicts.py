@@ -28,6 +28,20 @@ PHRASES: dict[str, str] = {
     "forgery_v0_only": "accepts the v0 scheme",
     "credited_elsewhere": "credited another account or none",
     "crashes_on_forgery": "crashes instead of rejecting",
+    "crashes_on_unplaceable": "crashes on a payment it cannot place",
+    "credits_unplaceable": "credits an account the event does not name",
+    "ignores_async_success": "ignores a delayed payment",
+    "crashes_on_non_event": "JSON, but not a Stripe event",
+    "acknowledges_non_event": "so a broken sender shows in your logs",
+    "credits_non_event": "credits from a body that is not an event",
+    "lost_update": "read-modify-write of the balance",
+    "drops_distinct_payments": "loses distinct payments to one buyer even without concurrency",
+    "burst_overcredit": "more than was paid",
+    "burst_misattributed": "got credits for other buyers' payments",
+    "burst_errors": "fails under this load",
+    "acknowledged_during_failure": "must answer 5xx so Stripe retries it",
+    "retry_fails": "does not recover once the cause is gone",
+    "acknowledged_during_outage": "acknowledged while Stripe was unreachable",
 }
 
 

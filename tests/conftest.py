@@ -61,7 +61,8 @@ def run_suites(pytester: pytest.Pytester, webhook_secret: str, monkeypatch: pyte
 
     def run(*args: str, base_url: str | None = None, target: str = "demo", secret: str | None = None) -> pytest.RunResult:
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret or webhook_secret)
-        options = [SUITES, "--target", target, "-p", "no:cacheprovider", "-rA",
+        # hypothesis's plugin would import all of hypothesis at the end of every in-process run (~1 s each).
+        options = [SUITES, "--target", target, "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rA",
                    "--settle-seconds", "0.2", "--smoke-timeout", "3"]
         if base_url:
             options += ["--base-url", base_url]

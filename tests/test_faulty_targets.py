@@ -37,6 +37,8 @@ CAUGHT_BY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "reserialized_body": ("test_signed_event_credits_exact_amount", "reserialized_body", "re-serialised body", ()),
     "no_dedupe": ("test_redelivery_credits_once", "no_dedupe", "does not dedupe on the event id", ()),
     "check_then_insert": ("test_concurrent_duplicates_credit_once", "dedupe_race", "check-then-insert race", ()),
+    "lost_update": ("test_payment_burst_credits_every_payment", "lost_update", "read-modify-write of the balance",
+                    ("--burst", "20")),
     "credits_unpaid": ("test_event_does_not_credit and unpaid_session", "credits_unpaid_session", "unpaid session", ()),
     "credits_failed_payment": ("test_event_does_not_credit and failed_payment", "credits_failed_payment",
                                "failed payment", ()),
@@ -52,6 +54,10 @@ CAUGHT_BY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                                 "acknowledges everything", ()),
     "records_before_processing": ("test_signed_event_credits_exact_amount", "records_before_processing",
                                   "records the event before processing it", ()),
+    "records_first": ("test_credit_survives_a_failed_first_delivery", "records_before_processing",
+                      "the retry is taken for a duplicate", ()),
+    "drops_on_hold": ("test_credit_survives_a_failed_first_delivery", "acknowledged_during_failure",
+                      "a 2xx is never retried", ()),
     "ignores_refunds": ("test_refund_reverses_the_credit", "ignores_refunds", "ignores charge.refunded", ()),
     "credits_wrong_account": ("test_signed_event_credits_exact_amount", "credited_elsewhere",
                               "credited another account or none", ()),
@@ -60,7 +66,9 @@ CAUGHT_BY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 
 def test_every_fault_has_a_check() -> None:
     """No faulty variant is left without the check that catches it."""
-    assert set(CAUGHT_BY) == set(FAULTS)
+    from test_failure_paths import CAUGHT_BY as FAILURE_PATHS  # the failure-path drills' faults are tested there
+
+    assert set(CAUGHT_BY) | set(FAILURE_PATHS) == set(FAULTS)
 
 
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
@@ -88,7 +96,7 @@ def test_demo_is_green_and_names_each_check(run_suites: Callable[..., pytest.Run
     """With no base URL the embedded demo starts and every check passes, each listed by name."""
     result = run_suites("-v")
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) == outcomes.get("errors", 0) == 0 and outcomes["passed"] >= 22, outcomes
+    assert outcomes.get("failed", 0) == outcomes.get("errors", 0) == 0 and outcomes["passed"] >= 32, outcomes
     for name in ("test_api_answers", "test_signed_event_credits_exact_amount", "test_concurrent_duplicates_credit_once",
                  "test_forged_event_is_rejected[stale_timestamp]", "test_event_does_not_credit[unknown_type]"):
         result.stdout.re_match_lines([rf".*{re.escape(name)} PASSED.*"])

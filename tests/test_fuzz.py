@@ -157,7 +157,8 @@ def mutated_profiles(draw: st.DrawFn) -> bytes:
         return "".join(lines).encode("utf-8", "surrogatepass")
     if kind == "encoding":
         changed = text.replace("description = \"", "description = \"Zürich ", 1)
-        return changed.encode(draw(st.sampled_from(["utf-16", "latin-1", "utf-8-sig", "utf-32"])))
+        # errors="replace": a profile with characters latin-1 lacks (—, →) still makes a latin-1 file
+        return changed.encode(draw(st.sampled_from(["utf-16", "latin-1", "utf-8-sig", "utf-32"])), "replace")
     depth = draw(st.sampled_from([50, 500, 2000]))
     return (text + "\n[webhook.object.deep]\nx = " + "[" * depth + "]" * depth + "\n").encode()
 

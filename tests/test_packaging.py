@@ -18,6 +18,7 @@ def test_wheel_carries_fixtures_and_finds_them_installed(tmp_path: Path) -> None
     assert "smoke/fixtures/events/checkout.session.completed.json" in names
     assert "smoke/fixtures/profiles/demo.toml" in names
     assert "smoke/fixtures/stripe/LICENSE-stripe-openapi" in names
+    assert "smoke/py.typed" in names, "type checkers would ignore the public API's annotations (PEP 561)"
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "[pytest11]" in entry_points and "smoke.plugin" in entry_points and "stripe-smoke = smoke.cli:main" in entry_points
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from smoke.emulator.delivery import Deliverer
 from smoke.emulator.store import LAYOUTS, PayResult, Settings, Store
-from smoke.servers import RunningServer, serve
+from smoke.servers import LOOPBACK, RunningServer, serve
 
 __all__ = ["PayResult", "RunningEmulator", "Store", "main_banner", "serve_forever", "start_emulator"]
 
@@ -33,9 +34,12 @@ class RunningEmulator:
         return self.server.port
 
     def stop(self) -> None:
-        """Stop delivering and serving."""
+        """Stop delivering, release requests held by a fault, and stop serving."""
         if self.store.deliverer is not None:
             self.store.deliverer.stop()
+        book = self.server.app.config.get("FAULTS")
+        if book is not None:
+            book.stop()
         self.server.stop()
 
     def __enter__(self) -> RunningEmulator:
@@ -47,8 +51,8 @@ class RunningEmulator:
 
 def start_emulator(port: int = 0, *, state_file: str | Path | None = None, layout: str = "accordion",
                    retry_base_seconds: float = 60.0, delivery_timeout: float = 10.0,
-                   max_retries: int = 3) -> RunningEmulator:
-    """Start an emulator on 127.0.0.1 (port 0 picks a free one); each one has its own state."""
+                   max_retries: int = 3, host: str = LOOPBACK, ssl_context: ssl.SSLContext | None = None) -> RunningEmulator:
+    """Start an emulator on 127.0.0.1 (port 0 picks a free one; TLS with ``ssl_context``); each one has its own state."""
     from smoke.emulator.app import create_app
 
     if layout not in LAYOUTS:
@@ -58,7 +62,7 @@ def start_emulator(port: int = 0, *, state_file: str | Path | None = None, layou
     store = Store(state_file=Path(state_file) if state_file else None, settings=settings)
     store.deliverer = Deliverer(store)
     try:
-        server = serve(create_app(store), port=port, name="stripe-emulator")
+        server = serve(create_app(store), port=port, name="stripe-emulator", host=host, ssl_context=ssl_context)
     except BaseException:
         store.deliverer.stop()
         raise
@@ -74,6 +78,8 @@ def main_banner(running: RunningEmulator) -> str:
   API key:      {key}   (any sk_test_… or rk_test_… key works)
   Checkout:     sessions' `url` open {url}/c/pay/<session id>
   Deliveries:   GET {url}/_emulator/deliveries · run retries now: POST {url}/_emulator/retries/fast-forward
+  Outages:      POST {url}/_emulator/faults {{"calls": 3, "kind": "api_error"}} (or: stripe-smoke emulator fault --help)
+  Clock:        POST {url}/_emulator/clock/advance {{"seconds": 2678400}} renews subscriptions that fall due
 
 Register your webhook endpoint (the answer's `secret` is your STRIPE_WEBHOOK_SECRET):
   Python:

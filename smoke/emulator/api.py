@@ -136,6 +136,10 @@ def _expand(store: Store, node: Any, parts: list[str], version: str, path: str) 
     head, rest = parts[0], parts[1:]
     if head == "line_items" and node.get("object") == "checkout.session":
         node["line_items"] = session_line_items(store, node["id"], {})
+    elif node.get("object") == "invoice" and head in ("payments", "confirmation_secret") and head not in node:
+        from smoke.emulator.billing import includable
+
+        node[head] = includable(store, node, head, version)  # fields basil shows only when expanded
     elif head not in node:
         raise invalid(f"This property cannot be expanded ({head}).", "expand")
     else:

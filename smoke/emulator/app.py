@@ -1,4 +1,4 @@
-"""The emulator's Flask app: the Stripe API, the control API, and the hosted Checkout page when present."""
+"""The emulator's Flask app: the Stripe API, the control API, injected faults, and the hosted Checkout page when present."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from smoke.emulator import control, routes
+from smoke.emulator import billing_routes, clock, control, faults, routes
 from smoke.emulator.errors import invalid
 from smoke.emulator.store import Store
 
@@ -17,8 +17,14 @@ def create_app(store: Store) -> Flask:
     """A Flask app serving ``store``; the hosted page finds the store in ``app.config["STORE"]``."""
     app = Flask("smoke.emulator")
     app.config["STORE"] = store
+    app.config["FAULTS"] = book = faults.FaultBook()
     app.register_blueprint(routes.blueprint())
+    app.register_blueprint(billing_routes.blueprint())
+    app.register_blueprint(clock.blueprint())
     app.register_blueprint(control.blueprint())
+    app.register_blueprint(faults.blueprint())
+    # Injected outages fail the target's /v1 calls before Flask sees them (a reset needs the raw connection).
+    app.wsgi_app = faults.FaultMiddleware(app.wsgi_app, book, store)  # type: ignore[method-assign]
     page_blueprint: Any
     try:
         from smoke.emulator.page import blueprint as page_blueprint

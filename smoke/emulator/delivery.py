@@ -67,6 +67,10 @@ class Deliverer:
         self._stopped = False
         self._scheduler = threading.Thread(target=self._run_scheduler, name="smoke-emulator-retries", daemon=True)
         self._scheduler.start()
+        # One client for every attempt (making one loads the CA bundle: ~0.1 s of CPU that starves the API's threads);
+        # no keep-alive, so each attempt still has its own connection.
+        self._http = httpx.Client(follow_redirects=False, trust_env=False,
+                                  limits=httpx.Limits(max_keepalive_connections=0))
 
     # -- public ---------------------------------------------------------------------
     def enqueue(self, event_id: str, endpoint_ids: list[str]) -> None:
@@ -153,8 +157,7 @@ class Deliverer:
         headers["Accept-Encoding"] = "gzip"
         started, status, error = time.time(), None, None
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-                status = client.post(url, content=body, headers=headers).status_code
+            status = self._http.post(url, content=body, headers=headers, timeout=timeout).status_code
         except httpx.TimeoutException:
             error = f"timed out after {timeout:g} s"
         except httpx.HTTPError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import secrets
 import string
-import time
 from typing import Any
 
 from smoke._data import stripe_object
@@ -53,8 +52,10 @@ _CLEAN: dict[str, dict[str, Any]] = {
 
 
 def now() -> int:
-    """Unix seconds."""
-    return int(time.time())
+    """Unix seconds on the emulator's clock: the real time plus how far tests advanced it (see clock.py)."""
+    from smoke.emulator.clock import now as clock_now
+
+    return clock_now()
 
 
 def build(resource: str, fields: dict[str, Any] | None = None, *, prefix: str | None = None) -> dict[str, Any]:

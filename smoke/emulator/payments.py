@@ -30,11 +30,12 @@ CARDS = {
     "5555555555554444": TestCard("mastercard", "4444", "succeeds"),
     "4000000000000002": TestCard("visa", "0002", "generic_decline"),
     "4000000000009995": TestCard("visa", "9995", "insufficient_funds"),
+    "4000000000000341": TestCard("visa", "0341", "generic_decline"),  # attaches to a customer; charging it fails
     "4000002500003155": TestCard("visa", "3155", "3ds"),
 }
 TOKENS = {"tok_visa": "4242424242424242", "tok_visa_debit": "4000056655665556", "tok_mastercard": "5555555555554444",
           "tok_chargeDeclined": "4000000000000002", "tok_chargeDeclinedInsufficientFunds": "4000000000009995",
-          "tok_threeDSecure2Required": "4000002500003155"}
+          "tok_threeDSecure2Required": "4000002500003155", "tok_chargeCustomerFail": "4000000000000341"}
 PM_ALIASES = {"pm_card_" + tok[4:]: number for tok, number in TOKENS.items()}
 
 # What the API says (error message) and what the hosted page shows, per decline.
@@ -192,6 +193,10 @@ def confirm_payment_intent(store: Store, pi: dict[str, Any], params: dict[str, A
                       "along with the customer ID.", code="payment_intent_unexpected_state")
     pm = resolve_payment_method(store, ref)
     attempt = attempt_payment(store, pi, pm)
+    if pi.get("invoice"):  # an invoice's PaymentIntent (payment_behavior=default_incomplete) settles the invoice
+        from smoke.emulator.billing import invoice_payment_attempted
+
+        invoice_payment_attempted(store, pi, attempt.status)
     if attempt.status == "declined":
         raise_decline(store, pi, attempt, pm)
     return pi

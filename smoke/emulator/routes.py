@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from smoke.emulator import checkout, payments
+from smoke.emulator import billing, checkout, payments, wallet
 from smoke.emulator.api import created_filter, endpoint, paginate, session_line_items
 from smoke.emulator.delivery import check_endpoint_url
 from smoke.emulator.errors import invalid, missing, no_such
@@ -60,8 +60,9 @@ def _merge_metadata(target: dict[str, Any], metadata: Any) -> None:
             target[key] = value
 
 
-def _update(store: Store, obj: dict[str, Any], params: dict[str, Any], fields: tuple[str, ...], event: str) -> dict[str, Any]:
-    previous: dict[str, Any] = {}
+def _update(store: Store, obj: dict[str, Any], params: dict[str, Any], fields: tuple[str, ...], event: str,
+            previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    previous = dict(previous or {})
     for field in fields:
         if field in params:
             previous[field] = copy.deepcopy(obj.get(field))
@@ -81,8 +82,8 @@ def blueprint() -> Blueprint:
     # -- customers ------------------------------------------------------------------
     @route("/v1/customers", "POST")
     def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
-        """``POST /v1/customers``."""
-        return checkout.create_customer(store, params)
+        """``POST /v1/customers`` (``payment_method`` and ``invoice_settings`` too)."""
+        return wallet.create_customer(store, params)
 
     @route("/v1/customers/<object_id>")
     def retrieve_customer(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
@@ -91,9 +92,10 @@ def blueprint() -> Blueprint:
 
     @route("/v1/customers/<object_id>", "POST")
     def update_customer(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
-        """``POST /v1/customers/{id}``."""
-        return _update(store, _get(store, "customer", object_id), params,
-                       ("email", "name", "phone", "description"), "customer.updated")
+        """``POST /v1/customers/{id}`` (``invoice_settings[default_payment_method]`` too)."""
+        customer = _get(store, "customer", object_id)
+        previous = wallet.invoice_settings_update(store, customer, params)
+        return _update(store, customer, params, ("email", "name", "phone", "description"), "customer.updated", previous)
 
     @route("/v1/customers")
     def list_customers(store: Store, params: dict[str, Any]) -> dict[str, Any]:
@@ -274,8 +276,12 @@ def blueprint() -> Blueprint:
 
     @route("/v1/subscriptions")
     def list_subscriptions(store: Store, params: dict[str, Any]) -> dict[str, Any]:
-        """``GET /v1/subscriptions``."""
-        return _list(store, "subscription", params, "/v1/subscriptions", customer="customer", status="status")
+        """``GET /v1/subscriptions`` (canceled ones only with ``status=canceled`` or ``all``, as at Stripe)."""
+        keep = billing.list_subscriptions_filter(params)
+        matches = created_filter(params.get("created"))
+        found = [s for s in store.table("subscription").values() if keep(s) and matches(s.get("created", 0))
+                 and (not params.get("customer") or s["customer"] == params["customer"])]
+        return paginate(found, params, "/v1/subscriptions")
 
     @route("/v1/invoices/<object_id>")
     def retrieve_invoice(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smoke.emulator import clock
 from smoke.emulator.objects import build
 from smoke.events import DEFAULT_API_VERSION, LATEST_CHARGE_SINCE, envelope
 
 LAYOUTS = ("accordion", "card", "iframe", "embedded", "legacy")
 KINDS = ("customer", "product", "price", "checkout.session", "payment_intent", "payment_method", "charge",
-         "refund", "subscription", "invoice", "event", "webhook_endpoint")
+         "refund", "subscription", "invoice", "event", "webhook_endpoint", "setup_intent")
 # Id prefixes, for expanding an id into its object.
 PREFIXES = {"cus_": "customer", "prod_": "product", "price_": "price", "cs_": "checkout.session",
             "pi_": "payment_intent", "pm_": "payment_method", "ch_": "charge", "re_": "refund",
-            "sub_": "subscription", "in_": "invoice", "evt_": "event", "we_": "webhook_endpoint"}
+            "sub_": "subscription", "in_": "invoice", "evt_": "event", "we_": "webhook_endpoint",
+            "seti_": "setup_intent"}
 
 
 @dataclass
@@ -117,8 +119,9 @@ class Store:
         self.save()
 
     def set_request(self, info: RequestInfo | None) -> None:
-        """Remember the API request the current thread is serving (None when done)."""
+        """Remember the API request the current thread is serving (None when done); its clock is this store's."""
         self._request.info = info
+        clock.bind(self if info is not None else None)
 
     def table(self, kind: str) -> dict[str, dict[str, Any]]:
         """The objects of one kind, oldest first."""
@@ -183,6 +186,9 @@ class Store:
                 data = [copy.deepcopy(charge)] if charge else []
                 out["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                                   "url": f"/v1/charges?payment_intent={out['id']}"}
+            from smoke.emulator.billing import shape
+
+            shape(self, out, version)  # invoices and subscriptions before basil (2025-03-31)
             return out
 
     # -- the hosted page's contract ---------------------------------------------------
@@ -209,7 +215,7 @@ class Store:
         """Pay an open session with a test card number, producing the objects and events Stripe would."""
         from smoke.emulator import checkout
 
-        with self.lock:
+        with self.lock, clock.bound(self):
             result = checkout.pay_session_with_card(self, session_id, card_number, email=email, name=name)
         self.save()
         return result
@@ -218,7 +224,7 @@ class Store:
         """Complete (or fail) the 3D Secure challenge a session's payment is waiting on."""
         from smoke.emulator import checkout
 
-        with self.lock:
+        with self.lock, clock.bound(self):
             result = checkout.finish_3ds(self, session_id, approve)
         self.save()
         return result

@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from smoke.emulator.billing import next_period_end
 from smoke.emulator.objects import build, now
 from smoke.emulator.store import Store
 from smoke.events import new_id
-
-_PERIOD = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 
 
 def start_subscription(store: Store, session: dict[str, Any], pi: dict[str, Any], customer: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -18,7 +17,7 @@ def start_subscription(store: Store, session: dict[str, Any], pi: dict[str, Any]
     extra = store.state["session_params"].get(session["id"], {})
     start = now()
     recurring = next(it["price"]["recurring"] for it in items if it["price"]["recurring"])
-    end = start + _PERIOD[recurring["interval"]] * int(recurring.get("interval_count") or 1)
+    end = next_period_end(start, start, recurring)
     sub_id = new_id("sub")
     invoice_id = new_id("in")
     sub = build("subscription", {

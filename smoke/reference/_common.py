@@ -21,14 +21,30 @@ class BadEvent(Exception):
         self.reason = reason
 
 
+class NotAnEvent(ValueError):
+    """A correctly signed body that is JSON but not an object, so not an event."""
+
+
+def construct_event(payload: bytes, header: str, secret: str, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+    """``stripe.Webhook.construct_event`` as a dict, but JSON that is not an object raises NotAnEvent (a 4xx, not a 500)."""
+    # stripe-python verifies the signature, then fails with AttributeError on a signed [], null, "x" or 42.
+    stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+    event = json.loads(payload)
+    if not isinstance(event, dict):
+        raise NotAnEvent("the body is JSON but not an object, so not an event")
+    return event
+
+
 def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
-    """The event in ``payload``, verified with ``stripe.Webhook.construct_event`` on the raw bytes."""
+    """The event in ``payload``, its signature verified on the raw bytes (see ``construct_event``)."""
     if not header:
         raise BadEvent("stripe_signature_missing")
     try:
-        event = stripe.Webhook.construct_event(payload, header, secret, tolerance=TOLERANCE_SECONDS).to_dict()
+        event = construct_event(payload, header, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         raise BadEvent("stripe_signature_invalid") from None
+    except NotAnEvent:
+        raise BadEvent("payload_not_an_event") from None
     except ValueError:
         raise BadEvent("payload_invalid") from None
     return event
@@ -56,11 +72,12 @@ def error(status: int, code: str, message: str = "") -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message or code}}), status
 
 
-def stripe_client(api_key: str | None, api_base: str | None) -> stripe.StripeClient | None:
-    """A Stripe client for real (or emulated) Checkout Sessions, or None to use placeholder sessions."""
+def stripe_client(api_key: str | None, api_base: str | None, timeout: float | None = None) -> stripe.StripeClient | None:
+    """A Stripe client for real (or emulated) Checkout Sessions (waiting ``timeout`` s per call), or None to use placeholder sessions."""
     if not api_key:
         return None
-    return stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None)
+    http = stripe.new_default_http_client(timeout=timeout) if timeout else None
+    return stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None, http_client=http)
 
 
 def serve_target(app: Flask, name: str, port: int = 0) -> RunningServer:

@@ -6,7 +6,8 @@ Contract (the credits style in docs/profiles.md): an ``X-API-Key`` service key; 
 → ``{payment_id, client_secret, amount_minor, currency, uses_purchased, status}``,
 ``GET /v1/billing/accounts/{provider}/{external_id}``. Webhook ``POST /v1/billing/webhooks/stripe``:
 ``payment_intent.succeeded`` with metadata ``{account_id, oauth_provider, external_id}``; the target
-re-retrieves the PaymentIntent from Stripe and credits only when it really succeeded; a bad signature → 401.
+re-retrieves the PaymentIntent from Stripe and credits only when it really succeeded; a bad signature → 401. When
+that call fails (Stripe down, a timeout, a reset), it answers 503 and records nothing, so Stripe's retry credits.
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ FAULTS = {
     "no_signature_check": "credits without checking the Stripe-Signature header",
     "no_dedupe": "credits every delivery of the same payment",
     "wrong_uses": "credits 2 uses per purchase instead of 20",
+    "acks_on_stripe_error": "answers 200 when the call to Stripe fails, crediting nothing (Stripe never retries a 2xx)",
+    "records_before_processing": "records the event id, then the call to Stripe fails (500); Stripe's retry is "
+                                 "acknowledged as a duplicate and nothing is credited",
 }
+# Seconds the target waits for Stripe before it gives up (the SDK's own default is 80).
+STRIPE_TIMEOUT_SECONDS = 5.0
+
+
+class _StripeDown(Exception):
+    """The call to Stripe failed (an error, a timeout, a reset): nothing is known about the payment yet."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, provider TEXT, external_id TEXT, free_used INTEGER DEFAULT 0,
@@ -58,6 +68,7 @@ def create_app(
     api_key: str = SERVICE_KEY,
     stripe_api_key: str | None = None,
     stripe_api_base: str | None = None,
+    stripe_timeout: float = STRIPE_TIMEOUT_SECONDS,
     public_url: str = "",
 ) -> Flask:
     """The credits billing API as a Flask app; without a Stripe key purchases cannot start (and nothing credits)."""
@@ -66,7 +77,7 @@ def create_app(
         raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
     app = Flask("smoke-credits")
     db = Database(SCHEMA)
-    client = stripe_client(stripe_api_key, stripe_api_base)
+    client = stripe_client(stripe_api_key, stripe_api_base, timeout=stripe_timeout)
     app.config.update(FAULTS=frozenset(faults), WEBHOOK_SECRET=webhook_secret, PUBLIC_URL=public_url)
 
     def authorised() -> bool:
@@ -165,8 +176,10 @@ def create_app(
             return False
         try:
             intent = client.v1.payment_intents.retrieve(payment_id).to_dict()
-        except stripe.StripeError:
-            return False
+        except stripe.InvalidRequestError:
+            return False  # Stripe answered: no such intent (or not this account's)
+        except stripe.StripeError as exc:
+            raise _StripeDown(type(exc).__name__) from None
         return (intent.get("status") == "succeeded" and intent.get("amount_received") == PRICE_MINOR
                 and intent.get("currency") == CURRENCY
                 and (intent.get("metadata") or {}).get("account_id") == metadata.get("account_id"))
@@ -188,11 +201,25 @@ def create_app(
         intent = event["data"]["object"]
         metadata = intent.get("metadata") or {}
         payment_id = str(intent.get("id", ""))
-        if not really_succeeded(payment_id, metadata):
+        if "records_before_processing" in app.config["FAULTS"]:
+            with db.connect() as conn:  # its own transaction: the id stays recorded whatever happens next
+                if conn.execute("INSERT OR IGNORE INTO stripe_events VALUES (?, ?, ?)",
+                                (event["id"], event["type"], int(time.time()))).rowcount == 0:
+                    return jsonify({"received": True, "duplicate": True})
+        try:
+            succeeded = really_succeeded(payment_id, metadata)
+        except _StripeDown as exc:
+            if "acks_on_stripe_error" in app.config["FAULTS"]:
+                return jsonify({"received": True, "credited": False})
+            if "records_before_processing" in app.config["FAULTS"]:
+                return error(500, "internal_error", f"Stripe call failed ({exc})")
+            # Nothing recorded: Stripe retries a 5xx, and the retry credits once Stripe answers again.
+            return error(503, "stripe_unavailable", f"could not confirm the payment with Stripe ({exc}); retry later")
+        if not succeeded:
             return jsonify({"received": True, "credited": False})
         uses = 2 if "wrong_uses" in app.config["FAULTS"] else USES_PER_PURCHASE
         with db.transaction() as conn:
-            if "no_dedupe" not in app.config["FAULTS"]:
+            if "no_dedupe" not in app.config["FAULTS"] and "records_before_processing" not in app.config["FAULTS"]:
                 try:
                     conn.execute("INSERT INTO stripe_events VALUES (?, ?, ?)", (event["id"], event["type"], int(time.time())))
                 except sqlite3.IntegrityError:

@@ -4,9 +4,11 @@ Contract (the subscriptions style in docs/profiles.md): ``POST /api/auth/registe
 → an HS256 JWT (``Authorization: Bearer``); ``POST /api/payments/checkout {amount (dollars), …}`` →
 ``{sessionId, url, payment_id}`` and a pending payment; ``GET /api/payments`` → the payments, the paid total
 in cents and the subscription; ``POST /api/webhooks/stripe`` handling ``checkout.session.completed``
-(payment → paid), ``invoice.payment_succeeded`` / ``invoice.payment_failed``,
+(payment → paid), ``invoice.paid`` / ``invoice.payment_succeeded`` / ``invoice.payment_failed``,
 ``customer.subscription.created/updated/deleted`` (subscription status) and ``charge.refunded``,
-deduplicated by event id.
+deduplicated by event id. A paid renewal invoice (``billing_reason: subscription_cycle``) is booked once per
+invoice, whichever of its events come and however often: ``GET /api/payments`` lists ``renewals`` and
+``renewals_total_cents`` (apart from ``paid_total_cents``, the one-off payments).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, user_id TEXT, sta
 CREATE TABLE IF NOT EXISTS subscription_invoices (id TEXT PRIMARY KEY, subscription_id TEXT, user_id TEXT,
     amount_paid INTEGER, status TEXT, updated INTEGER);
 CREATE TABLE IF NOT EXISTS stripe_events (event_id TEXT PRIMARY KEY, type TEXT, received INTEGER);
+CREATE TABLE IF NOT EXISTS renewals (id INTEGER PRIMARY KEY AUTOINCREMENT, invoice_id TEXT, subscription_id TEXT,
+    user_id TEXT, amount_cents INTEGER, currency TEXT, period_start INTEGER, period_end INTEGER, stripe_event_id TEXT,
+    created INTEGER);
 """
 
 TOKEN_MINUTES = 60
@@ -193,7 +198,11 @@ def create_app(
                                  (user_id,)).fetchone()["t"]
             sub = conn.execute("SELECT id, status FROM subscriptions WHERE user_id = ? ORDER BY updated DESC LIMIT 1",
                                (user_id,)).fetchone()
-        return jsonify({"payments": rows, "paid_total_cents": total, "subscription": dict(sub) if sub else None})
+            renewals = [dict(r) for r in conn.execute(
+                "SELECT invoice_id, subscription_id, amount_cents, currency, period_start, period_end, created "
+                "FROM renewals WHERE user_id = ? ORDER BY id", (user_id,))]
+        return jsonify({"payments": rows, "paid_total_cents": total, "subscription": dict(sub) if sub else None,
+                        "renewals": renewals, "renewals_total_cents": sum(r["amount_cents"] for r in renewals)})
 
     @app.get("/payments/success")
     def success_page() -> Any:
@@ -255,12 +264,16 @@ def create_app(
 
     def invoice_event(conn: sqlite3.Connection, event: dict[str, Any]) -> str:
         invoice = event["data"]["object"]
-        sub_id = invoice.get("subscription")
+        # basil and later name the subscription (and its metadata) under parent.subscription_details.
+        details = (invoice.get("parent") or {}).get("subscription_details") or {}
+        sub_id = invoice.get("subscription") or details.get("subscription")
         known = conn.execute("SELECT user_id FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
-        user_id = known["user_id"] if known else owner(invoice)
+        user_id = known["user_id"] if known else owner(invoice) or owner(details)
         if not sub_id or not user_id:
             return "ignored"
-        succeeded = event["type"] == "invoice.payment_succeeded"
+        succeeded = event["type"] in ("invoice.paid", "invoice.payment_succeeded")
+        if succeeded and invoice.get("billing_reason") == "subscription_cycle":
+            book_renewal(conn, event, invoice, sub_id, user_id)
         conn.execute("INSERT INTO subscription_invoices VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                      "status = excluded.status, amount_paid = excluded.amount_paid, updated = excluded.updated",
                      (invoice.get("id"), sub_id, user_id, invoice.get("amount_paid") or 0,
@@ -269,6 +282,22 @@ def create_app(
                      "updated = excluded.updated", (sub_id, user_id, "active" if succeeded else "past_due", int(time.time())))
         return "recorded"
 
+    def book_renewal(conn: sqlite3.Connection, event: dict[str, Any], invoice: dict[str, Any], sub_id: str,
+                     user_id: str) -> None:
+        """A renewal is booked once per invoice: invoice.paid and invoice.payment_succeeded both name it."""
+        amount = invoice.get("amount_paid")
+        if not isinstance(amount, int) or amount <= 0:
+            return
+        if "no_dedupe" not in app.config["FAULTS"] and conn.execute(
+                "SELECT 1 FROM renewals WHERE invoice_id = ?", (invoice.get("id"),)).fetchone():
+            return
+        lines = ((invoice.get("lines") or {}).get("data") or [{}])
+        period = lines[0].get("period") or {}
+        conn.execute("INSERT INTO renewals (invoice_id, subscription_id, user_id, amount_cents, currency, period_start, "
+                     "period_end, stripe_event_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (invoice.get("id"), sub_id, user_id, amount, invoice.get("currency"), period.get("start"),
+                      period.get("end"), event["id"], int(time.time())))
+
     handlers = {
         "checkout.session.completed": session_completed,
         "checkout.session.async_payment_succeeded": session_completed,
@@ -276,6 +305,7 @@ def create_app(
         "customer.subscription.created": subscription_changed,
         "customer.subscription.updated": subscription_changed,
         "customer.subscription.deleted": subscription_changed,
+        "invoice.paid": invoice_event,
         "invoice.payment_succeeded": invoice_event,
         "invoice.payment_failed": invoice_event,
     }

@@ -1,0 +1,68 @@
+"""One observation window for every "nothing may change" check: the same verdicts as one check at a time, fewer reads."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+import pytest
+from flask import request
+
+from smoke.servers import RunningServer
+
+from _verdicts import read_junit
+
+QUIET = "test_event_does_not_credit or test_forged_event_is_rejected"
+
+
+def _state_reads(server: RunningServer) -> list[int]:
+    """A counter of the target's credit-state reads (hooked before its first request)."""
+    reads = [0]
+    lock = threading.Lock()
+
+    @server.app.before_request
+    def count() -> None:
+        if request.path == "/api/billing/account":
+            with lock:
+                reads[0] += 1
+
+    return reads
+
+
+def _same(message: str) -> str:
+    """A message without what differs from run to run (amounts of the balance so far, ids, times)."""
+    return re.sub(r"\b(evt|cs|pi|ch|acct)_\w+", "ID", re.sub(r"\d+(\.\d+)?", "N", message))
+
+
+def _verdicts(run_suites: Callable[..., pytest.RunResult], server: RunningServer, junit: str) -> dict[str, tuple[str, ...]]:
+    run_suites("-k", QUIET, f"--junitxml={junit}", base_url=server.url)
+    return {name: (case.verdict, case.cause, _same(case.message)) for name, case in read_junit(junit).items()}
+
+
+@pytest.mark.parametrize("faults", [
+    (),
+    ("no_signature_check",),
+    ("credits_failed_payment", "loose_tolerance", "catch_all_200"),
+    ("credits_unpaid", "accepts_v0", "error_on_unknown", "crashes_on_bad_header"),
+], ids=["correct", "no_signature_check", "three_faults", "four_faults"])
+def test_one_window_reaches_the_verdicts_of_one_check_at_a_time(
+        faults: tuple[str, ...], start_topups: Callable[..., RunningServer], run_suites: Callable[..., pytest.RunResult],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
+    """Each check gets its own verdict, cause and message, whether its event is observed with the others or alone."""
+    shared = start_topups(*faults)
+    shared_reads = _state_reads(shared)
+    together = _verdicts(run_suites, shared, f"{tmp_path}/together.xml")
+
+    with monkeypatch.context() as alone_only:
+        alone_only.setattr("smoke.quiet._groupable", lambda smoke: False)
+        single = start_topups(*faults)
+        single_reads = _state_reads(single)
+        alone = _verdicts(run_suites, single, f"{tmp_path}/alone.xml")
+
+    assert len(together) == 14 and together == alone
+    if not faults:
+        assert all(verdict == "passed" for verdict, _, _ in together.values())
+        # The credit foundation reads 3 times; the fourteen checks share one window: a baseline (the foundation's
+        # last reading) and one reading at its end — instead of a baseline and a reading each.
+        assert shared_reads[0] <= 4 < 3 + 2 * 14 <= single_reads[0], (shared_reads, single_reads)
