@@ -389,14 +389,9 @@ _SECONDS = _number(positive=True, maximum=86400.0)
 _PORT = _number(int, minimum=0, maximum=65535)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every command."""
-    import os
-
+def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke run``: the smoke suites, with every setting as an option."""
     from smoke.config import OPTIONS
-
-    parser = _Parser(prog="stripe-smoke", description="Prove that a billing API credits Stripe payments correctly.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the smoke suites against a target (pytest options pass through)",
                          description="Run the smoke suites. Every option also reads its environment variable, .env "
@@ -414,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep earlier runs' results in allure-results/ (default: this run's only)")
     run.set_defaults(handler=_run)
 
+
+def _add_send(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke send``: sign and send one event."""
+    import os
+
     send = sub.add_parser("send", help="sign and send one Stripe event to a webhook URL")
     send.add_argument("event_type", help="event type, e.g. checkout.session.completed")
     send.add_argument("--to", required=True, help="the webhook URL")
@@ -426,18 +426,31 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=_SECONDS, default=15.0, help="HTTP timeout in seconds")
     send.set_defaults(handler=_send)
 
+
+def _add_sign(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke sign``: a Stripe-Signature header for stdin."""
+    import os
+
     sign = sub.add_parser("sign", help="print a Stripe-Signature header for the body on stdin")
     sign.add_argument("--secret", default=os.environ.get("STRIPE_WEBHOOK_SECRET"), help="whsec_… [env STRIPE_WEBHOOK_SECRET]")
     sign.add_argument("--timestamp", type=_number(int, minimum=0, maximum=2**40), help="unix time to sign with (default: now)")
     sign.add_argument("--curl", metavar="URL", help="print a ready curl command posting stdin to URL")
     sign.set_defaults(handler=_sign)
 
+
+def _add_demo(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke demo``: the demo target and a local Stripe."""
     demo = sub.add_parser("demo", help="serve the demo target and a local Stripe wired to it, on loopback")
     demo.add_argument("--port", type=_PORT, default=0, help="port (default: a free one)")
     demo.add_argument("--secret", help="webhook secret to use, with --no-stripe (default: a new one)")
     demo.add_argument("--no-stripe", action="store_true", help="serve the target alone, without the local Stripe emulator")
     demo.add_argument("--stripe-port", type=_PORT, default=0, help="the emulator's port (default: a free one)")
     demo.set_defaults(handler=_demo)
+
+
+def _add_checkout(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke checkout``: real Checkout in phases."""
+    import os
 
     checkout = sub.add_parser("checkout", help="real Checkout in phases: create, pay, verify (joined by a receipt file)")
     checkout.add_argument("action", choices=["create", "pay", "verify", "all"],
@@ -461,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     checkout.add_argument("--env-file", help="read settings from this file instead of ./.env")
     checkout.set_defaults(handler=_checkout)
 
+
+def _add_profile(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke profile check``: validate a profile and try its steps."""
     profile = sub.add_parser("profile", help="validate a profile and try every step a run needs against a target")
     profile.add_argument("action", choices=["check"],
                          help="check: validate, then run the buyer, setup, state and purchase steps and show each exchange")
@@ -471,6 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "(state may then be unreadable)")
     profile.add_argument("--http-timeout", type=_SECONDS, default=15.0, help="timeout of every request, in seconds (default 15)")
     profile.set_defaults(handler=_profile)
+
+
+def _add_emulator(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``stripe-smoke emulator`` and its ``fault`` action."""
+    import os
 
     emulator = sub.add_parser("emulator", help="run the local Stripe emulator on loopback (or inject outages into one)")
     emulator.add_argument("--port", type=_PORT, default=12111, help="port (default 12111; 0: a free one)")
@@ -506,6 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --kind timeout: how long a call is held (default 30, at most 300)")
     fault.add_argument("--timeout", type=_SECONDS, default=10.0, help="HTTP timeout talking to the emulator (default 10)")
     fault.set_defaults(handler=_emulator_fault)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = _Parser(prog="stripe-smoke", description="Prove that a billing API credits Stripe payments correctly.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_send, _add_sign, _add_demo, _add_checkout, _add_profile, _add_emulator):
+        add(sub)
     return parser
 
 

@@ -277,12 +277,9 @@ class _Parser:
                             "give the path only: the base URL comes from base_url, or else --base-url")
         return method.upper(), path
 
-    def profile(self, data: dict[str, Any]) -> Profile:
-        self.keys(data, "", "")
-        self.has_class = "class" in data
-        target = self.keys(data.get("target", {}), "target", "target")
+    def variables(self, raw_vars: Any) -> dict[str, Var]:
+        """The ``[vars]`` table: a plain value, or ``{ env, default, secret }``, per name."""
         variables = {}
-        raw_vars = data.get("vars", {})
         if not isinstance(raw_vars, dict):
             raise self.fail("vars", "must be a table", "write [vars] with name = value lines")
         for name, spec in raw_vars.items():
@@ -291,6 +288,10 @@ class _Parser:
                 variables[name] = Var(env=spec.get("env"), default=spec.get("default"), secret=bool(spec.get("secret", False)))
             else:
                 variables[name] = Var(env=None, default=spec)
+        return variables
+
+    def required_tables(self, data: dict[str, Any]) -> None:
+        """A ``class`` that names a class, or else the ``[webhook]`` and (unless declared absent) ``[state]`` tables."""
         if "class" in data:
             if not isinstance(data["class"], str) or ":" not in data["class"]:
                 raise self.fail("class", "must be 'package.module:ClassName'", "name an importable Python class")
@@ -299,10 +300,17 @@ class _Parser:
         elif "state" not in data and (data.get("supports") or {}).get("state") is not False:
             raise self.fail("[state]", "is missing", "add a [state] table (see docs/profiles.md), or declare "
                             "[supports] state = false when the target has no observable effect")
+
+    def state(self, data: dict[str, Any]) -> Step | None:
+        """The ``[state]`` step, which must say where the credit state is (``value``)."""
         state = self.step(data["state"], "state", "state") if "state" in data else None
         if state is not None and not isinstance(data["state"].get("value"), str):
             raise self.fail("state.value", "is missing", 'say where the credit state is, e.g. value = "account.balance_cents"')
-        effect = self.keys(data.get("effect", {}), "effect", "effect")
+        return state
+
+    def effect(self, table: Any, state: Step | None) -> dict[str, Any]:
+        """The ``[effect]`` table: a ``delta`` or ``from``/``to`` (with ``may_become``), required beside a state."""
+        effect = self.keys(table, "effect", "effect")
         if "delta" in effect and ("from" in effect or "to" in effect):
             raise self.fail("effect", "has both delta and from/to", "choose a numeric delta or a from → to change")
         if state is not None and "delta" not in effect and "to" not in effect:
@@ -311,25 +319,56 @@ class _Parser:
         if may_become is not None and ("to" not in effect or not isinstance(may_become, list)):
             raise self.fail("effect.may_become", "must be a list beside from/to",
                             'list the states a non-crediting event may lead to, e.g. may_become = ["failed"]')
+        return effect
+
+    def webhook(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The ``[webhook]`` table, whose ``path`` is required unless a class answers."""
         webhook = self.keys(data.get("webhook", {}), "webhook", "webhook")
         if "class" not in data and not str(webhook.get("path", "")).startswith("/"):
             raise self.fail("webhook.path", "is missing or not a path", 'write e.g. path = "/api/webhooks/stripe"')
-        supports = self.keys(data.get("supports", {}), "supports", "supports")
+        return webhook
+
+    def supports(self, table: Any) -> dict[str, Any]:
+        """The ``[supports]`` table: every value true or false."""
+        supports = self.keys(table, "supports", "supports")
         for key, value in supports.items():
             if not isinstance(value, bool):
                 raise self.fail(f"supports.{key}", "must be true or false", f"write {key} = true")
+        return supports
+
+    def ledger(self, data: dict[str, Any]) -> Step | None:
+        """The ``[ledger]`` step, which must say where its list of entries is (``entries``)."""
+        ledger = self.step(data["ledger"], "ledger", "ledger") if "ledger" in data else None
+        if ledger is not None and not isinstance(data["ledger"].get("entries"), str):
+            raise self.fail("ledger.entries", "is missing", 'say where the list of entries is, e.g. entries = "events"')
+        return ledger
+
+    def rate(self, target: dict[str, Any]) -> int | None:
+        """``[target] rate_limit_per_minute``: a positive whole number, or None."""
+        rate = target.get("rate_limit_per_minute")
+        if rate is not None and (not isinstance(rate, int) or rate <= 0):
+            raise self.fail("target.rate_limit_per_minute", "must be a positive whole number", "write e.g. 60")
+        return rate
+
+    def profile(self, data: dict[str, Any]) -> Profile:
+        """The Profile ``data`` describes, each table checked in turn; a ConfigError names the first mistake."""
+        self.keys(data, "", "")
+        self.has_class = "class" in data
+        target = self.keys(data.get("target", {}), "target", "target")
+        variables = self.variables(data.get("vars", {}))
+        self.required_tables(data)
+        state = self.state(data)
+        effect = self.effect(data.get("effect", {}), state)
+        webhook = self.webhook(data)
+        supports = self.supports(data.get("supports", {}))
         auth = self.keys(data.get("auth", {}), "auth", "auth")
         setup = data.get("setup", [])
         if isinstance(setup, dict):
             setup = [setup]
-        ledger = self.step(data["ledger"], "ledger", "ledger") if "ledger" in data else None
-        if ledger is not None and not isinstance(data["ledger"].get("entries"), str):
-            raise self.fail("ledger.entries", "is missing", 'say where the list of entries is, e.g. entries = "events"')
+        ledger = self.ledger(data)
         transient = (data.get("drills") or {}).get("transient")
         outage = (data.get("drills") or {}).get("stripe_outage")
-        rate = target.get("rate_limit_per_minute")
-        if rate is not None and (not isinstance(rate, int) or rate <= 0):
-            raise self.fail("target.rate_limit_per_minute", "must be a positive whole number", "write e.g. 60")
+        rate = self.rate(target)
         return Profile(
             name=str(data.get("name") or self.path.stem),
             source=self.path,

@@ -111,7 +111,7 @@ class TargetClient:
         self.redactor = redactor
         # The profile's limits per route (the webhook unpaced unless a pattern names it); --rate-limit caps every route.
         self.gate = RateGate(profile.rate_limit_per_minute, routes=profile.rate_limits, unpaced={profile.webhook_path},
-                             ceiling=rate_limit_per_minute)
+                             ceiling=rate_limit_per_minute, horizon=patience)
         # How long one request may wait out the target's rate limit (a 429's Retry-After) before giving up.
         self.patience = patience
         # The last settled credit state (value, when, exchange_seq): the next check's baseline while nothing was sent.

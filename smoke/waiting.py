@@ -133,6 +133,8 @@ class _Route:
     held: float = 0.0  # no request before this moment (a 429's Retry-After)
     remaining: int | None = None  # requests the target said are left until ``reset``
     reset: float = 0.0
+    limit: int = 0  # the target's budget per window, as it reported it (or the most it reported left, plus one)
+    last: float = 0.0  # when the last request left
     issued: int = 0  # tickets handed out (one a request)
     applied: int = 0  # the newest ticket whose answer set ``remaining``
     throttled: int = 0  # 429s answered
@@ -147,20 +149,25 @@ class RateGate:
     the target says. Each answer teaches the gate: a 429 holds the route for its ``Retry-After`` (seconds or an HTTP
     date) and lowers its rate; ``RateLimit-*`` / ``X-RateLimit-*`` headers give the target's own figure and the budget
     left until a reset, which is spent as the target allows (and waited for when it runs out); answers without them
-    raise a lowered rate back towards the starting figure. Budgets and holds are kept per client (``who``: a target
-    counts each buyer's key on its own); the spacing of a route is shared by every client of the gate.
+    raise a lowered rate back towards the starting figure. With a ``horizon`` (the longest wait a check can afford),
+    the last quarter of a budget is spread so that running out leaves a wait within it. Budgets and holds are kept per
+    client (``who``: a target counts each buyer's key on its own); the spacing of a route is shared by its clients.
     """
 
     def __init__(self, per_minute: float | None = None, clock: Callable[[], float] = time.monotonic, *,
                  routes: Mapping[str, float] | None = None, unpaced: Iterable[str] = (), ceiling: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time) -> None:
+                 sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time,
+                 horizon: float | None = None) -> None:
         self.default = per_minute or None
+        # The longest wait a check can afford (--smoke-timeout): the last of a budget is spread to keep waits within it.
+        self.horizon = horizon
         self.ceiling = ceiling or None
         self.routes = dict(routes or {})
         self.unpaced = set(unpaced)
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._state: dict[tuple[str, str], _Route] = {}
         self._next: dict[str, float] = {}
+        self._latest: dict[str, _Route] = {}  # the client whose answer on a route told the gate most recently
         self._lock = threading.Lock()
 
     @property
@@ -184,6 +191,13 @@ class RateGate:
         if state is None:
             start = self.configured(route)
             state = self._state[(route, who)] = _Route(start, start)
+            known = self._latest.get(route)
+            if known is not None and known.remaining:
+                # A new client starts from what the target last said on this route for another one: the same budget
+                # where it counts per address, no more than a fresh key has where it counts per key (a spent budget
+                # is not copied: a fresh key may have all of its own, and a 429 would say otherwise).
+                state.rate, state.told, state.remaining, state.reset, state.limit = (
+                    known.rate, known.told, known.remaining, known.reset, known.limit)
         return state
 
     def rate(self, route: str, who: str = "") -> float | None:
@@ -216,10 +230,17 @@ class RateGate:
         granted = state.remaining is not None and state.remaining > 0
         if not granted or self.ceiling:
             slot = max(slot, self._next.get(route, 0.0))  # a budget the target granted is spent unspaced (not past --rate-limit)
+        if granted and self.horizon and state.remaining is not None and state.remaining <= _reserve_of(state.limit):
+            # The last quarter of the budget: spread it so that running out leaves a wait for the reset well within
+            # what a check can wait (the horizon), rather than spending it at once and waiting past every deadline.
+            beyond = state.reset - now - self.horizon / 2
+            if beyond > 0:
+                slot = max(slot, state.last + beyond / state.remaining)
         return slot
 
     def _reserve(self, route: str, state: _Route, slot: float) -> int:
         self._next[route] = max(self._next.get(route, 0.0), slot + _seconds_apart(state.rate, self.ceiling))
+        state.last = slot
         if state.remaining is not None:
             if slot >= state.reset:
                 state.remaining = None  # by then the target's budget has reset: its next answer says what is left
@@ -268,6 +289,8 @@ class RateGate:
                 # Requests sent after this one are not in the target's count yet: take them off what it says is left.
                 state.applied = ticket
                 state.remaining = max(0, info.remaining - (state.issued - ticket))
+                state.limit = info.limit or max(state.limit, info.remaining + 1)
+                self._latest[route] = state
                 state.reset = now + info.reset
             if status != 429:
                 if not state.told and state.rate and state.start and state.rate < state.start:
@@ -285,6 +308,11 @@ class RateGate:
                 # 429 out: its Retry-After is when the target's window frees, so nothing faster is lost).
                 state.rate = max(MIN_RATE, state.rate * BACKOFF)
             return wait
+
+
+def _reserve_of(limit: int) -> int:
+    """The part of a budget of ``limit`` that is spread out rather than spent at once: its last quarter."""
+    return max(1, -(-limit // 4))
 
 
 def _seconds_apart(rate: float | None, ceiling: float | None) -> float:

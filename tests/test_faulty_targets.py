@@ -108,3 +108,17 @@ def test_a_failure_then_a_successful_redelivery_is_fine(start_topups: Callable[.
     flaky = start_topups("transient_failure")
     result = run_suites("-k", "test_signed_event_credits_exact_amount", base_url=flaky.url)
     assert result.ret == 0, result.stdout.str()
+
+
+@pytest.mark.parametrize("fault", ["records_first", "drops_on_hold"])
+def test_transient_drill_gives_the_same_verdict_under_xdist(fault: str, start_topups: Callable[..., RunningServer],
+                                                            tmp_path: Path, run_suites: Callable[..., pytest.RunResult]) -> None:
+    """The transient-failure drill names the same cause in a serial run and under ``-n 2``."""
+    check, cause, _, _ = CAUGHT_BY[fault]
+    faulty = start_topups(fault)
+    verdicts = []
+    for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
+        run_suites("-k", check, *extra, f"--junitxml={tmp_path / name}.xml", base_url=faulty.url)
+        cases = read_junit(tmp_path / f"{name}.xml")
+        verdicts.append({case_name: (case.verdict, case.cause) for case_name, case in cases.items()})
+    assert verdicts[0] == verdicts[1] and set(verdicts[0].values()) == {("failed", cause)}, verdicts

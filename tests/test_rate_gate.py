@@ -106,6 +106,24 @@ def test_a_budget_the_target_reports_is_spent_unspaced_then_waited_for() -> None
     assert clock.slept == [pytest.approx(20)]
 
 
+def test_the_last_quarter_of_a_budget_is_spread_so_running_out_waits_within_the_horizon() -> None:
+    clock = Clock()
+    paced = gate(clock, horizon=10.0)
+    paced.learn("/a", paced.acquire("/a"), 200, {"RateLimit-Limit": "20", "RateLimit-Remaining": "19",
+                                                  "RateLimit-Reset": "60"})
+    for _ in range(14):  # down to the last quarter (5 of 20): at once
+        paced.acquire("/a")
+    assert clock.slept == []
+    for _ in range(5):  # then spread over the time left until the reset
+        paced.acquire("/a", patience=10)
+    assert len(clock.slept) == 5 and all(wait > 0 for wait in clock.slept), clock.slept
+    assert 0 < paced.held_for("/a") <= 5  # spent: the wait for the reset is within half the horizon
+    free = gate(Clock())  # without a horizon the whole budget is spent at once
+    free.learn("/a", free.acquire("/a"), 200, {"RateLimit-Limit": "20", "RateLimit-Remaining": "19",
+                                                "RateLimit-Reset": "60"})
+    assert [free.delay("/a") for _ in range(19)] == [0.0] * 19
+
+
 def test_answers_to_requests_sent_later_count_against_what_an_earlier_answer_reports() -> None:
     clock = Clock()
     paced = gate(clock)

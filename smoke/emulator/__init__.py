@@ -8,8 +8,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smoke.emulator.checkout import PayResult
 from smoke.emulator.delivery import Deliverer
-from smoke.emulator.store import LAYOUTS, PayResult, Settings, Store
+from smoke.emulator.store import LAYOUTS, Settings, Store
 from smoke.servers import LOOPBACK, RunningServer, serve
 
 __all__ = ["PayResult", "RunningEmulator", "Store", "main_banner", "serve_forever", "start_emulator"]

@@ -6,10 +6,10 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 
 from smoke.emulator.errors import StripeApiError, auth_error, invalid
 from smoke.emulator.forms import parse_form
@@ -112,6 +112,18 @@ def endpoint(handler: Handler) -> Callable[..., Response]:
         return stripe_response(body, status, request_id)
 
     return view
+
+
+# One row of a URL table: the rule, its HTTP methods, and the handler ``(store, params, **path_args) -> dict``.
+Route = tuple[str, tuple[str, ...], Handler]
+
+
+def blueprint_of(name: str, import_name: str, urls: Iterable[Route]) -> Blueprint:
+    """A blueprint serving each ``(rule, methods, handler)`` of ``urls`` as a Stripe API view (see :func:`endpoint`)."""
+    bp = Blueprint(name, import_name)
+    for rule, methods, handler in urls:
+        bp.add_url_rule(rule, endpoint=handler.__name__, view_func=endpoint(handler), methods=list(methods))
+    return bp
 
 
 def present(store: Store, result: dict[str, Any], expand: list[str] | str, version: str) -> dict[str, Any]:

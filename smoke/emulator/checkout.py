@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from smoke.emulator import payments
 from smoke.emulator.errors import StripeApiError, invalid, missing, no_such
 from smoke.emulator.objects import build, customer_id, now, session_id, url_fragment
-from smoke.emulator.store import PayResult, Store
 from smoke.events import new_id
+
+if TYPE_CHECKING:  # the store calls this module to pay sessions: Store is only a type here
+    from smoke.emulator.store import Store
 
 MODES = ("payment", "subscription")
 DAY = 86400
 NOT_OPEN = "This Checkout Session is no longer active."
+
+
+@dataclass
+class PayResult:
+    """What paying a Checkout Session came to."""
+
+    status: str  # "succeeded" | "declined" | "requires_action" | "not_open"
+    message: str | None
+    redirect_url: str | None
 
 
 # -- customers, products, prices (what sessions are made of) -------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from smoke.emulator.store import PayResult, Store
+from smoke.emulator.checkout import PayResult
+from smoke.emulator.store import Store
 
 blueprint = Blueprint("hosted_checkout", __name__)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smoke.emulator.errors import StripeApiError, card_error, invalid, missing, no_such
 from smoke.emulator.objects import build, now
-from smoke.emulator.store import Store
 from smoke.events import new_id
+
+if TYPE_CHECKING:
+    from smoke.emulator.store import Store
 
 MIN_AMOUNT = 50  # cents: Stripe's minimum charge in USD
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smoke.emulator import clock
+from smoke.emulator import checkout, clock
+from smoke.emulator.checkout import PayResult
 from smoke.emulator.objects import build
 from smoke.events import DEFAULT_API_VERSION, LATEST_CHARGE_SINCE, envelope
 
@@ -23,15 +24,6 @@ PREFIXES = {"cus_": "customer", "prod_": "product", "price_": "price", "cs_": "c
             "pi_": "payment_intent", "pm_": "payment_method", "ch_": "charge", "re_": "refund",
             "sub_": "subscription", "in_": "invoice", "evt_": "event", "we_": "webhook_endpoint",
             "seti_": "setup_intent"}
-
-
-@dataclass
-class PayResult:
-    """What paying a Checkout Session came to."""
-
-    status: str  # "succeeded" | "declined" | "requires_action" | "not_open"
-    message: str | None
-    redirect_url: str | None
 
 
 @dataclass
@@ -213,8 +205,6 @@ class Store:
     def pay_session(self, session_id: str, card_number: str, *, email: str | None = None,
                     name: str | None = None) -> PayResult:
         """Pay an open session with a test card number, producing the objects and events Stripe would."""
-        from smoke.emulator import checkout
-
         with self.lock, clock.bound(self):
             result = checkout.pay_session_with_card(self, session_id, card_number, email=email, name=name)
         self.save()
@@ -222,8 +212,6 @@ class Store:
 
     def finish_3ds(self, session_id: str, approve: bool) -> PayResult:
         """Complete (or fail) the 3D Secure challenge a session's payment is waiting on."""
-        from smoke.emulator import checkout
-
         with self.lock, clock.bound(self):
             result = checkout.finish_3ds(self, session_id, approve)
         self.save()

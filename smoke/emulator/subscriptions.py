@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smoke.emulator.billing import next_period_end
 from smoke.emulator.objects import build, now
-from smoke.emulator.store import Store
 from smoke.events import new_id
+
+if TYPE_CHECKING:
+    from smoke.emulator.store import Store
 
 
 def start_subscription(store: Store, session: dict[str, Any], pi: dict[str, Any], customer: str) -> tuple[dict[str, Any], dict[str, Any]]:
