@@ -1,6 +1,7 @@
 """Benchmark: the full suite against a target that limits each buyer route and key, vs the same target unthrottled.
 
 Run: .venv/bin/python bench/throttled_bench.py [--rounds 2] [--per-minute 60] [--headers ietf|x|none] [--workers 4]
+                                                [--smoke-timeout S]
 
 Starts two top-ups reference targets side by side: one enforcing ``--per-minute`` requests a minute per route and
 key (the buyer's bearer token) on its buyer routes (``/api/billing/*``, ``/api/org/*``; the webhook is not limited),
@@ -96,12 +97,12 @@ def _verdicts(junit: Path) -> dict[str, tuple[str, str]]:
     return verdicts
 
 
-def run(label: str, target: str, reports: Path, workers: int, **limits: object) -> Run:
+def run(label: str, target: str, reports: Path, workers: int, options: list[str], **limits: object) -> Run:
     """Start a fresh top-ups target (with ``limits``), run every check against it once, and stop it."""
     secret = "whsec_" + secrets.token_urlsafe(24)
     server = topups.start(secret, **limits)  # type: ignore[arg-type]
     answered = _count(server)
-    extra = ["-n", str(workers)] if workers > 1 else []
+    extra = [*options, *(["-n", str(workers)] if workers > 1 else [])]
     try:
         began = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "smoke.cli", "run", "--target", target, "--base-url", server.url,
@@ -122,7 +123,9 @@ def main() -> None:
     parser.add_argument("--per-minute", type=int, default=60)
     parser.add_argument("--headers", choices=["ietf", "x", "none"], default="ietf")
     parser.add_argument("--workers", type=int, default=1, help="also run the pair with pytest-xdist -n WORKERS")
+    parser.add_argument("--smoke-timeout", type=float, default=None, help="pass --smoke-timeout to both runs")
     args = parser.parse_args()
+    options = ["--smoke-timeout", f"{args.smoke_timeout:g}"] if args.smoke_timeout else []
     limits = {"rate_limit_per_minute": args.per_minute, "rate_limit_webhook": False, "rate_limit_routes": BUYER_ROUTES,
               "rate_limit_headers": args.headers}
     print(f"throttled: {args.per_minute} requests/minute per route and key on {', '.join(BUYER_ROUTES)} "
@@ -138,7 +141,7 @@ def main() -> None:
                 pair = [("throttled" + suffix, "topups", limits), ("unthrottled" + suffix, "demo", {})]
                 if index % 2:
                     pair.reverse()  # alternate which goes first
-                runs = {label: run(label, target, Path(folder) / f"{label.replace(' ', '')}{index}", workers, **kw)
+                runs = {label: run(label, target, Path(folder) / f"{label.replace(' ', '')}{index}", workers, options, **kw)
                         for label, target, kw in pair}
                 throttled, free = runs["throttled" + suffix], runs["unthrottled" + suffix]
                 identical = throttled.verdicts == free.verdicts

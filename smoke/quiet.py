@@ -89,10 +89,12 @@ def observe(smoke: Smoke, fire: Fire) -> Observation | None:
         if fire in window.consumed:  # the check runs again (a rerun): it observes alone
             return _alone(smoke, fire)
         fires = [f for f in _session_fires(smoke, fire) if f not in window.results and f not in window.consumed]
+        first = smoke.target.exchange_seq + 1
         _decide(smoke, window, fires)
+        # Sent during this check for every check of the window: its own evidence is its result's exchanges alone.
+        smoke.lent.update(range(first, smoke.target.exchange_seq + 1))
     result = window.results.pop(fire)
     window.consumed.add(fire)
-    smoke.lent.update(e.seq for r in window.results.values() for e in r.exchanges)
     if result.error is not None:
         raise result.error
     if result.sent is None:

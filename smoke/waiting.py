@@ -138,6 +138,7 @@ class _Route:
     issued: int = 0  # tickets handed out (one a request)
     applied: int = 0  # the newest ticket whose answer set ``remaining``
     throttled: int = 0  # 429s answered
+    streak: int = 0  # 429s answered in a row
 
 
 class RateGate:
@@ -232,9 +233,10 @@ class RateGate:
             slot = max(slot, self._next.get(route, 0.0))  # a budget the target granted is spent unspaced (not past --rate-limit)
         if granted and self.horizon and state.remaining is not None and state.remaining <= _reserve_of(state.limit):
             # The last quarter of the budget: spread it so that running out leaves a wait for the reset well within
-            # what a check can wait (the horizon), rather than spending it at once and waiting past every deadline.
+            # what a check can wait (the horizon), rather than spending it at once and waiting past every deadline —
+            # unless each step would itself be longer than the horizon: then spreading cannot help.
             beyond = state.reset - now - self.horizon / 2
-            if beyond > 0:
+            if 0 < beyond / state.remaining <= self.horizon:
                 slot = max(slot, state.last + beyond / state.remaining)
         return slot
 
@@ -293,15 +295,17 @@ class RateGate:
                 self._latest[route] = state
                 state.reset = now + info.reset
             if status != 429:
+                state.streak = 0
                 if not state.told and state.rate and state.start and state.rate < state.start:
                     state.rate = min(state.start, state.rate * RECOVERY)
                 return None
             state.throttled += 1
+            state.streak += 1
             wait = retry_after_seconds(headers_get(headers, "Retry-After"), self._wall())
             if wait is None and info.reset is not None and info.remaining == 0:
                 wait = info.reset
-            if wait is None:
-                wait = min(60.0, 2.0 ** min(state.throttled, 6) / 2)
+            if not wait:  # no wait given: 1 s, doubling with each 429 in a row, up to a minute ("0": from 0.1 s)
+                wait = min(60.0, (1.0 if wait is None else 0.1) * 2.0 ** (state.streak - 1))
             state.held = max(state.held, now + wait)
             if not state.told and state.rate:
                 # Paced at a figure the target does not keep: slower from now on (an unpaced route just waits each

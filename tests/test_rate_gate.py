@@ -76,6 +76,15 @@ def test_a_429_holds_the_route_for_its_retry_after_in_seconds_or_as_a_date(heade
     assert paced.held_for("/b") == 0
 
 
+def test_a_429_without_a_usable_wait_backs_off_doubling_and_a_success_starts_over() -> None:
+    clock = Clock()
+    paced = gate(clock)
+    waits = [paced.learn("/a", paced.acquire("/a", patience=60), 429, {}) for _ in range(3)]
+    assert waits == [1.0, 2.0, 4.0]
+    paced.learn("/a", paced.acquire("/a", patience=60), 200, {})
+    assert paced.learn("/a", paced.acquire("/a"), 429, {"Retry-After": "0"}) == 0.1  # never a retry storm
+
+
 def test_a_429_on_a_paced_route_slows_it_and_answers_bring_it_back_towards_the_profile() -> None:
     clock = Clock()
     paced = gate(clock, routes={"/a": 60})
@@ -110,7 +119,7 @@ def test_the_last_quarter_of_a_budget_is_spread_so_running_out_waits_within_the_
     clock = Clock()
     paced = gate(clock, horizon=10.0)
     paced.learn("/a", paced.acquire("/a"), 200, {"RateLimit-Limit": "20", "RateLimit-Remaining": "19",
-                                                  "RateLimit-Reset": "60"})
+                                                  "RateLimit-Reset": "40"})
     for _ in range(14):  # down to the last quarter (5 of 20): at once
         paced.acquire("/a")
     assert clock.slept == []
@@ -122,6 +131,10 @@ def test_the_last_quarter_of_a_budget_is_spread_so_running_out_waits_within_the_
     free.learn("/a", free.acquire("/a"), 200, {"RateLimit-Limit": "20", "RateLimit-Remaining": "19",
                                                 "RateLimit-Reset": "60"})
     assert [free.delay("/a") for _ in range(19)] == [0.0] * 19
+    # Steps longer than the horizon would each pass a deadline: then it is spent too (a long wait is inconclusive).
+    far = gate(Clock(), horizon=3.0)
+    far.learn("/a", far.acquire("/a"), 200, {"RateLimit-Limit": "3", "RateLimit-Remaining": "2", "RateLimit-Reset": "60"})
+    assert [far.delay("/a") for _ in range(2)] == [0.0, 0.0]
 
 
 def test_answers_to_requests_sent_later_count_against_what_an_earlier_answer_reports() -> None:
