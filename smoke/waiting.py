@@ -167,7 +167,8 @@ class RateGate:
         self.unpaced = set(unpaced)
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._state: dict[tuple[str, str], _Route] = {}
-        self._next: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # the next slot of each route, spaced at its rate
+        self._capped: dict[str, float] = {}  # the next slot of each route, spaced by --rate-limit alone
         self._latest: dict[str, _Route] = {}  # the client whose answer on a route told the gate most recently
         self._lock = threading.Lock()
 
@@ -229,8 +230,10 @@ class RateGate:
             state.remaining = None  # the target's budget has reset: pace by rate until it reports again
         slot = max(now, self._hold(state, now))
         granted = state.remaining is not None and state.remaining > 0
-        if not granted or self.ceiling:
-            slot = max(slot, self._next.get(route, 0.0))  # a budget the target granted is spent unspaced (not past --rate-limit)
+        if not granted:
+            slot = max(slot, self._next.get(route, 0.0))
+        elif self.ceiling:  # a budget the target granted is spent unspaced, but never faster than --rate-limit
+            slot = max(slot, self._capped.get(route, 0.0))
         if granted and self.horizon and state.remaining is not None and state.remaining <= _reserve_of(state.limit):
             # The last quarter of the budget: spread it so that running out leaves a wait for the reset well within
             # what a check can wait (the horizon), rather than spending it at once and waiting past every deadline —
@@ -242,6 +245,7 @@ class RateGate:
 
     def _reserve(self, route: str, state: _Route, slot: float) -> int:
         self._next[route] = max(self._next.get(route, 0.0), slot + _seconds_apart(state.rate, self.ceiling))
+        self._capped[route] = max(self._capped.get(route, 0.0), slot + _seconds_apart(None, self.ceiling))
         state.last = slot
         if state.remaining is not None:
             if slot >= state.reset:

@@ -159,6 +159,18 @@ def test_the_targets_own_figure_replaces_the_profiles_and_the_ceiling_caps_it() 
     assert capped.delay("/a") == pytest.approx(2.0)  # --rate-limit: never faster, whatever budget the target grants
 
 
+def test_a_granted_budget_under_rate_limit_is_spaced_by_the_ceiling_not_by_the_learnt_rate() -> None:
+    clock = Clock()
+    capped = gate(clock, routes={"/a": 60}, ceiling=120)
+    capped.learn("/a", capped.acquire("/a"), 429, {})  # a bare 429 slows the learnt pace below --rate-limit
+    clock.sleep(capped.held_for("/a"))
+    assert capped.rate("/a") < 120
+    capped.learn("/a", capped.acquire("/a"), 200, {"RateLimit-Limit": "5", "RateLimit-Remaining": "4",
+                                                    "RateLimit-Reset": "60"})
+    # The target granted four more: spent 0.5 s apart (--rate-limit 120/min), not at the slowed pace.
+    assert [round(capped.delay("/a"), 3) for _ in range(4)] == [0.5, 1.0, 1.5, 2.0]
+
+
 def test_budgets_and_holds_are_per_client_and_spacing_is_shared() -> None:
     clock = Clock()
     paced = gate(clock, routes={"/a": 60})
