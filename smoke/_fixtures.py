@@ -16,6 +16,7 @@ from smoke.redact import REDACTOR
 # The heavy parts (httpx, stripe, the reference targets) load when a check first needs them, so that
 # installing the plugin costs other people's test sessions nothing.
 if TYPE_CHECKING:
+    from smoke.checkout.ahead import Ahead
     from smoke.checks import Smoke
     from smoke.embedded import Embedded
     from smoke.foundations import Foundations
@@ -95,6 +96,25 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedde
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def smoke_checkout_ahead(smoke_settings: Settings, smoke_profile: Profile,
+                         smoke_embedded: Embedded | None) -> Iterator[Ahead | None]:
+    """Real Checkout's create and pay phases on a thread of their own (--phase all), else None.
+
+    A serial run starts them with its first check (plugin.py), so the browser pays while the other checks run."""
+    from smoke.checkout.ahead import Ahead, checkout_settings, phase_of, why_not
+
+    if why_not(smoke_settings, smoke_profile, smoke_embedded) or phase_of(smoke_settings, smoke_embedded) != "all":
+        yield None
+        return
+    settings = checkout_settings(smoke_settings, smoke_embedded)
+    ahead = Ahead(settings, smoke_embedded.base_url if smoke_embedded is not None else settings.base_url or "")
+    try:
+        yield ahead
+    finally:
+        ahead.wait(max(30.0, settings.timeout * 3) + settings.http_timeout)
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,7 @@ OPTIONS: tuple[Option, ...] = (
            "Stripe API base URL (default https://api.stripe.com; a local emulator's URL offline)"),
     Option("timeout", "--smoke-timeout", "SMOKE_TIMEOUT", float, 10.0,
            "seconds to wait for the credit to appear", positive=True, maximum=DAY),
-    Option("settle", "--settle-seconds", "SMOKE_SETTLE_SECONDS", float, 0.5,
+    Option("settle", "--settle-seconds", "SMOKE_SETTLE_SECONDS", float, 0.2,
            "seconds the state must stay unchanged after an event that must not credit", maximum=DAY),
     Option("ack_seconds", "--ack-seconds", "SMOKE_ACK_SECONDS", float, 10.0,
            "the webhook must answer within this many seconds", positive=True, maximum=DAY),
@@ -108,7 +108,7 @@ class Settings:
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
     timeout: float = 10.0
-    settle: float = 0.5
+    settle: float = 0.2
     ack_seconds: float = 10.0
     http_timeout: float = 15.0
     rate_limit: int | None = None

@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from smoke._fixtures import NEEDS, smoke, smoke_embedded, smoke_foundations, smoke_profile, smoke_settings, smoke_target  # noqa: F401  (fixtures)
+from smoke._fixtures import (  # noqa: F401  (fixtures)
+    NEEDS,
+    smoke,
+    smoke_checkout_ahead,
+    smoke_embedded,
+    smoke_foundations,
+    smoke_profile,
+    smoke_settings,
+    smoke_target,
+)
+from smoke.checkout.ahead import CHECK as CHECKOUT_CHECK
 from smoke.config import OPTIONS
 from smoke.errors import SmokeError
 from smoke.redact import REDACTOR
@@ -116,6 +126,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.allure_label(area, label_type="feature"))
             item.add_marker(pytest.mark.allure_label(SEVERITY.get(area, "normal"), label_type="severity"))
             item.add_marker(pytest.mark.allure_label("stripe-smoke", label_type="epic"))
+    # Real Checkout last: its create and pay phases start with the first check (pytest_collection_finish), so by the
+    # time it runs the browser has paid while every other check ran.
+    items.sort(key=lambda item: getattr(item, "originalname", item.name) == CHECKOUT_CHECK and _is_ours(item))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In a serial run that includes real Checkout, its create and pay phases start with the first check.
+
+    Not in an xdist worker: every worker sees every item, and only one of them will run the Checkout check."""
+    ours = [item for item in session.items if _is_ours(item)]
+    if not ours or hasattr(session.config, "workerinput"):
+        return
+    if any(getattr(item, "originalname", item.name) == CHECKOUT_CHECK for item in ours[1:]):
+        names = getattr(ours[0], "fixturenames", None)
+        if isinstance(names, list) and "smoke_checkout_ahead" not in names:
+            names.append("smoke_checkout_ahead")
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

@@ -56,6 +56,8 @@ def serve(app: Any, port: int = 0, name: str = "server", *, host: str = LOOPBACK
         # connects and sends nothing (a port probe) must not stall the server.
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         server.ssl_context = ssl_context
-    thread = threading.Thread(target=server.serve_forever, name=f"smoke-{name}", daemon=True)
+    # A short poll: shutdown() waits for the loop to look up, and every stop (each test's servers) pays that wait.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"smoke-{name}",
+                              daemon=True)
     thread.start()
     return RunningServer(server=server, thread=thread, app=app)
