@@ -99,7 +99,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     try:
         preflight(config, reach_target=not config.getoption("collectonly", False))
     except SmokeError as exc:
-        sys.stderr.write(f"stripe-smoke: {REDACTOR.redact(str(exc))}\n")
+        message = REDACTOR.redact(str(exc))
+        sys.stderr.write(f"stripe-smoke: {message}\n")
+        if getattr(config.option, "xmlpath", None):  # --junitxml: a CI gate reading it sees why nothing ran
+            from smoke.preflight import write_stopped_junit
+
+            write_stopped_junit(config.option.xmlpath, message, exc.exit_code)
         return exc.exit_code
     return None
 

@@ -48,3 +48,24 @@ def preflight(config: pytest.Config, *, reach_target: bool = True) -> None:
             client.health()
         finally:
             client.close()
+
+
+def write_stopped_junit(path: str | Path, message: str, exit_code: int) -> None:
+    """A JUnit file saying the run stopped before any check (one errored case), so a CI gate reading it sees why.
+
+    Best effort: when the file cannot be written (the reports folder itself is the problem) stderr already says so."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name="stripe-smoke", tests="1", errors="1", failures="0", skipped="0")
+    case = ET.SubElement(suite, "testcase", classname="stripe-smoke", name="preflight")
+    properties = ET.SubElement(case, "properties")
+    ET.SubElement(properties, "property", name="stripe_smoke_exit_code", value=str(exit_code))
+    error = ET.SubElement(case, "error", message=message)
+    error.text = message
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        root = ET.Element("testsuites")
+        root.append(suite)
+        ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError:
+        pass

@@ -70,6 +70,9 @@ def test_an_unreachable_target_is_exit_3_in_run_and_send(tmp_path: Path, xdist: 
     url = f"http://127.0.0.1:{free_port()}"
     run = cli("run", "--base-url", url, *xdist, cwd=tmp_path, env={"SMOKE_HTTP_TIMEOUT": "2"})
     assert run.returncode == 3 and url in one_sentence(run)
+    # The JUnit file a CI gate reads says why nothing ran (before, there was none).
+    junit = (tmp_path / "reports" / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="preflight"' in junit and "<error" in junit and url in junit and 'value="3"' in junit, junit
     send = cli("send", "checkout.session.completed", "--to", url + "/webhook", "--timeout", "2", cwd=tmp_path)
     assert send.returncode == 3 and url in one_sentence(send)
 
