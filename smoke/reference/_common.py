@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 import stripe
-from flask import Flask, Response, jsonify
-
-from smoke.servers import RunningServer, serve
+from flask import Response, jsonify
 
 TOLERANCE_SECONDS = 300
 
@@ -78,11 +76,3 @@ def stripe_client(api_key: str | None, api_base: str | None, timeout: float | No
         return None
     http = stripe.new_default_http_client(timeout=timeout) if timeout else None
     return stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None, http_client=http)
-
-
-def serve_target(app: Flask, name: str, port: int = 0) -> RunningServer:
-    """Serve a reference target on loopback; its own URL is its public one unless one was configured."""
-    running = serve(app, port=port, name=name)
-    if not app.config.get("PUBLIC_URL"):
-        app.config["PUBLIC_URL"] = running.url
-    return running
