@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from smoke.emulator import billing
 from smoke.emulator.errors import StripeApiError, auth_error, invalid
 from smoke.emulator.forms import parse_form
 from smoke.emulator.objects import list_object
@@ -149,9 +150,7 @@ def _expand(store: Store, node: Any, parts: list[str], version: str, path: str) 
     if head == "line_items" and node.get("object") == "checkout.session":
         node["line_items"] = session_line_items(store, node["id"], {})
     elif node.get("object") == "invoice" and head in ("payments", "confirmation_secret") and head not in node:
-        from smoke.emulator.billing import includable
-
-        node[head] = includable(store, node, head, version)  # fields basil shows only when expanded
+        node[head] = billing.includable(store, node, head, version)  # fields basil shows only when expanded
     elif head not in node:
         raise invalid(f"This property cannot be expanded ({head}).", "expand")
     else:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from smoke.emulator import billing_routes, clock, control, faults, routes
+from smoke.emulator import billing, billing_routes, clock, control, faults, routes
 from smoke.emulator.errors import invalid
 from smoke.emulator.store import Store
 
@@ -20,7 +20,7 @@ def create_app(store: Store) -> Flask:
     app.config["FAULTS"] = book = faults.FaultBook()
     app.register_blueprint(routes.blueprint())
     app.register_blueprint(billing_routes.blueprint())
-    app.register_blueprint(clock.blueprint())
+    app.register_blueprint(clock.blueprint(billing.advance_to))
     app.register_blueprint(control.blueprint())
     app.register_blueprint(faults.blueprint())
     # Injected outages fail the target's /v1 calls before Flask sees them (a reset needs the raw connection).

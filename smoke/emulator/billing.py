@@ -13,7 +13,7 @@ import copy
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from smoke.emulator import clock, payments, wallet
+from smoke.emulator import catalog, clock, payments, wallet
 from smoke.emulator.errors import card_error, invalid, missing, no_such
 from smoke.emulator.objects import build, now
 from smoke.events import new_id
@@ -85,21 +85,7 @@ def _int(value: Any, param: str, minimum: int = 0) -> int:
 
 def _item_price(store: Store, raw: Any, param: str) -> dict[str, Any]:
     """The recurring price a subscription item names (``price`` or inline ``price_data``)."""
-    from smoke.emulator import checkout
-
-    if not isinstance(raw, dict):
-        raise invalid(f"Invalid {param}: must be an object", param)
-    if raw.get("price"):
-        price = store.get("price", raw["price"])
-        if price is None:
-            raise no_such("price", raw["price"], f"{param}[price]")
-    elif isinstance(raw.get("price_data"), dict):
-        data = raw["price_data"]
-        if not data.get("product"):
-            raise missing(f"{param}[price_data][product]")
-        price = checkout.create_price(store, data, param=f"{param}[price_data][")
-    else:
-        raise invalid(f"You must specify either `price` or `price_data` in {param}.", param)
+    price = catalog.item_price(store, raw, param, product_data=False)
     if not price.get("recurring"):
         raise invalid("The price specified is set to `type=one_time` but this field only accepts prices with "
                       "`type=recurring`.", f"{param}[price]")
@@ -290,6 +276,16 @@ def _set_status(store: Store, sub: dict[str, Any], status: str, previous: dict[s
         sub["status"] = status
     if changes:
         store.emit("customer.subscription.updated", sub, previous_attributes=changes)
+
+
+def confirm_payment_intent(store: Store, pi: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents/{id}/confirm``; an invoice's PaymentIntent settles the invoice; a decline is a 402."""
+    attempt, pm = payments.confirm(store, pi, params)
+    if pi.get("invoice"):  # an invoice's PaymentIntent (payment_behavior=default_incomplete) settles the invoice
+        invoice_payment_attempted(store, pi, attempt.status)
+    if attempt.status == "declined":
+        payments.raise_decline(store, pi, attempt, pm)
+    return pi
 
 
 def invoice_payment_attempted(store: Store, pi: dict[str, Any], outcome: str) -> None:

@@ -14,13 +14,14 @@ from smoke.emulator.store import Store
 # -- payment methods ------------------------------------------------------------------
 def list_payment_methods(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/payment_methods?customer=…&type=card``."""
-    return wallet.list_payment_methods(store, params, "/v1/payment_methods")
+    return paginate(wallet.payment_methods_of(store, params), params, "/v1/payment_methods")
 
 
 def list_customer_payment_methods(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
     """``GET /v1/customers/{id}/payment_methods``."""
     billing.get(store, "customer", object_id)
-    return wallet.list_payment_methods(store, params, f"/v1/customers/{object_id}/payment_methods", object_id)
+    return paginate(wallet.payment_methods_of(store, params, object_id), params,
+                    f"/v1/customers/{object_id}/payment_methods")
 
 
 def attach_payment_method(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:

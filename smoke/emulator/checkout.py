@@ -6,9 +6,10 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smoke.emulator import payments
+from smoke.emulator import catalog, payments
 from smoke.emulator.errors import StripeApiError, invalid, missing, no_such
-from smoke.emulator.objects import build, customer_id, now, session_id, url_fragment
+from smoke.emulator.objects import build, now, session_id, url_fragment
+from smoke.emulator.subscriptions import start_subscription
 from smoke.events import new_id
 
 if TYPE_CHECKING:  # the store calls this module to pay sessions: Store is only a type here
@@ -26,70 +27,6 @@ class PayResult:
     status: str  # "succeeded" | "declined" | "requires_action" | "not_open"
     message: str | None
     redirect_url: str | None
-
-
-# -- customers, products, prices (what sessions are made of) -------------------------------
-def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
-    """A new customer and its ``customer.created`` event."""
-    customer = build("customer", {
-        "id": customer_id(), "email": params.get("email") or None, "name": params.get("name") or None,
-        "phone": params.get("phone") or None, "description": params.get("description") or None,
-        "metadata": {k: v for k, v in (params.get("metadata") or {}).items() if v != ""},
-        "invoice_prefix": new_id("x", 9)[2:].upper(),
-    })
-    store.put(customer)
-    store.emit("customer.created", customer)
-    return customer
-
-
-def create_product(store: Store, params: dict[str, Any]) -> dict[str, Any]:
-    """A new product (``name`` required) and ``product.created``."""
-    if not params.get("name"):
-        raise missing("name")
-    product = build("product", {"name": params["name"], "description": params.get("description") or None,
-                                "metadata": dict(params.get("metadata") or {}), "updated": now(),
-                                "active": str(params.get("active", "true")) != "false"}, prefix="prod")
-    product["id"] = new_id("prod", 14)
-    store.put(product)
-    store.emit("product.created", product)
-    return product
-
-
-def create_price(store: Store, params: dict[str, Any], *, param: str = "") -> dict[str, Any]:
-    """A new price for ``product`` or inline ``product_data``, and ``price.created``."""
-    if not params.get("currency"):
-        raise missing(f"{param}currency" if param else "currency")
-    if "unit_amount" not in params:
-        raise missing(f"{param}unit_amount" if param else "unit_amount")
-    try:
-        unit_amount = int(str(params["unit_amount"]))
-    except ValueError:
-        raise invalid(f"Invalid integer: {params['unit_amount']}", f"{param}unit_amount") from None
-    if params.get("product"):
-        product = store.get("product", params["product"])
-        if product is None:
-            raise no_such("product", params["product"], f"{param}product")
-    elif isinstance(params.get("product_data"), dict):
-        product = create_product(store, params["product_data"])
-    else:
-        raise missing(f"{param}product")
-    recurring = None
-    if isinstance(params.get("recurring"), dict):
-        interval = params["recurring"].get("interval")
-        if interval not in ("day", "week", "month", "year"):
-            raise invalid("Invalid recurring[interval]: must be one of day, week, month, or year",
-                          f"{param}recurring[interval]")
-        recurring = {"interval": interval, "interval_count": int(params["recurring"].get("interval_count", 1)),
-                     "meter": None, "trial_period_days": None, "usage_type": "licensed"}
-    price = build("price", {
-        "currency": str(params["currency"]).lower(), "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
-        "product": product["id"], "recurring": recurring, "type": "recurring" if recurring else "one_time",
-        "metadata": dict(params.get("metadata") or {}), "nickname": params.get("nickname"),
-        "lookup_key": params.get("lookup_key"),
-    }, prefix="price")
-    store.put(price)
-    store.emit("price.created", price)
-    return price
 
 
 # -- sessions ---------------------------------------------------------------------
@@ -152,16 +89,7 @@ def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[
 
 
 def _line_item(store: Store, raw: Any, param: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise invalid(f"Invalid {param}: must be an object", param)
-    if raw.get("price"):
-        price = store.get("price", raw["price"])
-        if price is None:
-            raise no_such("price", raw["price"], f"{param}[price]")
-    elif isinstance(raw.get("price_data"), dict):
-        price = create_price(store, raw["price_data"], param=f"{param}[price_data][")
-    else:
-        raise invalid(f"You must specify either `price` or `price_data` in {param}.", param)
+    price = catalog.item_price(store, raw, param)
     try:
         quantity = int(str(raw.get("quantity", "")))
     except ValueError:
@@ -251,14 +179,12 @@ def _complete(store: Store, session: dict[str, Any], pi: dict[str, Any]) -> PayR
     details = session["customer_details"] or {}
     customer = session.get("customer")
     if not customer and (session["mode"] == "subscription" or session.get("customer_creation") == "always"):
-        customer = create_customer(store, {"email": details.get("email"), "name": details.get("name")})["id"]
+        customer = catalog.create_customer(store, {"email": details.get("email"), "name": details.get("name")})["id"]
         session["customer"] = customer
         for obj in (pi, store.get("charge", pi.get("latest_charge") or "")):
             if obj is not None:
                 obj["customer"] = customer
     if session["mode"] == "subscription":
-        from smoke.emulator.subscriptions import start_subscription
-
         sub, invoice = start_subscription(store, session, pi, customer or "")
         session.update(subscription=sub["id"], invoice=invoice["id"])
     session.update(status="complete", payment_status="paid", url=None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,8 +101,11 @@ def _target(store: Any, values: Any) -> int:
     return target
 
 
-def blueprint() -> Blueprint:
-    """``GET /_emulator/clock`` and ``POST /_emulator/clock/advance``."""
+def blueprint(advance_to: Callable[[Any, int], dict[str, Any]]) -> Blueprint:
+    """``GET /_emulator/clock`` and ``POST /_emulator/clock/advance``, which runs ``advance_to(store, when)``.
+
+    ``advance_to`` is billing's (what falls due as time passes); it is handed in because billing reads this clock.
+    """
     bp = Blueprint("emulator_clock", __name__, url_prefix="/_emulator")
 
     @bp.get("/clock")
@@ -113,13 +116,11 @@ def blueprint() -> Blueprint:
     @bp.post("/clock/advance")
     def advance_route() -> Any:
         """``POST /_emulator/clock/advance``: move the clock and run what became due, emitting Stripe's events."""
-        from smoke.emulator import billing
-
         store = current_app.config["STORE"]
         with store.lock, bound(store):
             try:
                 target = _target(store, request.get_json(silent=True))
-                done = billing.advance_to(store, target)
+                done = advance_to(store, target)
             except ValueError as exc:
                 return jsonify({"error": {"message": str(exc)}}), 400
             body = dict(describe(store), **done)

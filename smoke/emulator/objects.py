@@ -8,6 +8,7 @@ import string
 from typing import Any
 
 from smoke._data import stripe_object
+from smoke.emulator import clock
 from smoke.events import new_id
 
 _EMPTY_ADDRESS = {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
@@ -53,9 +54,7 @@ _CLEAN: dict[str, dict[str, Any]] = {
 
 def now() -> int:
     """Unix seconds on the emulator's clock: the real time plus how far tests advanced it (see clock.py)."""
-    from smoke.emulator.clock import now as clock_now
-
-    return clock_now()
+    return clock.now()
 
 
 def build(resource: str, fields: dict[str, Any] | None = None, *, prefix: str | None = None) -> dict[str, Any]:

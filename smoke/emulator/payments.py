@@ -178,8 +178,8 @@ def create_payment_intent(store: Store, params: dict[str, Any], *, emit: bool = 
     return pi
 
 
-def confirm_payment_intent(store: Store, pi: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/payment_intents/{id}/confirm``; a decline raises Stripe's 402 card_error."""
+def confirm(store: Store, pi: dict[str, Any], params: dict[str, Any]) -> tuple[Attempt, dict[str, Any]]:
+    """Confirm ``pi`` with its payment method (or ``params``'s): the attempt and the method; a decline is not raised."""
     if pi["id"] in store.state["pi_session"]:
         raise invalid("You cannot confirm PaymentIntents created by Checkout.", code="payment_intent_unexpected_state")
     if pi["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
@@ -194,14 +194,7 @@ def confirm_payment_intent(store: Store, pi: dict[str, Any], params: dict[str, A
                       "To confirm the PaymentIntent with cus_xxx, specify a payment method attached to this customer "
                       "along with the customer ID.", code="payment_intent_unexpected_state")
     pm = resolve_payment_method(store, ref)
-    attempt = attempt_payment(store, pi, pm)
-    if pi.get("invoice"):  # an invoice's PaymentIntent (payment_behavior=default_incomplete) settles the invoice
-        from smoke.emulator.billing import invoice_payment_attempted
-
-        invoice_payment_attempted(store, pi, attempt.status)
-    if attempt.status == "declined":
-        raise_decline(store, pi, attempt, pm)
-    return pi
+    return attempt_payment(store, pi, pm), pm
 
 
 def raise_decline(store: Store, pi: dict[str, Any], attempt: Attempt, pm: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from smoke.emulator import billing, checkout, payments, wallet
+from smoke.emulator import billing, catalog, checkout, payments, wallet
 from smoke.emulator.api import Route, blueprint_of, created_filter, paginate, session_line_items
 from smoke.emulator.delivery import check_endpoint_url
 from smoke.emulator.errors import invalid, missing, no_such
@@ -90,9 +90,16 @@ def list_customers(store: Store, params: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- products and prices --------------------------------------------------------------
+def _list_catalog(store: Store, kind: str, params: dict[str, Any], url: str, **filters: str) -> dict[str, Any]:
+    """List products or prices, ``active=true|false`` filtering on the boolean field."""
+    if "active" in params:
+        params["active"] = params["active"] == "true"
+    return _list(store, kind, params, url, active="active", **filters)
+
+
 def create_product(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/products``."""
-    return checkout.create_product(store, params)
+    return catalog.create_product(store, params)
 
 
 def retrieve_product(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
@@ -102,14 +109,12 @@ def retrieve_product(store: Store, params: dict[str, Any], object_id: str) -> di
 
 def list_products(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/products``."""
-    if "active" in params:
-        params["active"] = params["active"] == "true"
-    return _list(store, "product", params, "/v1/products", active="active")
+    return _list_catalog(store, "product", params, "/v1/products")
 
 
 def create_price(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/prices``."""
-    return checkout.create_price(store, params)
+    return catalog.create_price(store, params)
 
 
 def retrieve_price(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
@@ -119,10 +124,7 @@ def retrieve_price(store: Store, params: dict[str, Any], object_id: str) -> dict
 
 def list_prices(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/prices``."""
-    if "active" in params:
-        params["active"] = params["active"] == "true"
-    return _list(store, "price", params, "/v1/prices", product="product", active="active", type="type",
-                 currency="currency")
+    return _list_catalog(store, "price", params, "/v1/prices", product="product", type="type", currency="currency")
 
 
 # -- checkout sessions ------------------------------------------------------------------
@@ -199,7 +201,7 @@ def create_payment_intent(store: Store, params: dict[str, Any]) -> dict[str, Any
     """``POST /v1/payment_intents``."""
     pi = payments.create_payment_intent(store, params)
     if str(params.get("confirm")) == "true":
-        payments.confirm_payment_intent(store, pi, {})
+        billing.confirm_payment_intent(store, pi, {})
     return pi
 
 
@@ -221,7 +223,7 @@ def list_payment_intents(store: Store, params: dict[str, Any]) -> dict[str, Any]
 
 def confirm_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:
     """``POST /v1/payment_intents/{id}/confirm``."""
-    return payments.confirm_payment_intent(store, _get(store, "payment_intent", object_id), params)
+    return billing.confirm_payment_intent(store, _get(store, "payment_intent", object_id), params)
 
 
 def cancel_payment_intent(store: Store, params: dict[str, Any], object_id: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from smoke.emulator import RunningEmulator, main_banner, start_emulator
 from smoke.emulator.objects import build
 from smoke.emulator.tls import CA_DIR_ENV, STRIPE_HOSTS, LocalCA, ensure_ca
 from smoke.errors import ConfigError
-from smoke.servers import LOOPBACK
+from smoke.servers import LOOPBACK, port_in_use, probe
 
 API_HOST, CHECKOUT_HOST = "api.stripe.com", "checkout.stripe.com"
 HTTPS_PORT = 443
@@ -50,26 +49,16 @@ def start_as_stripe(port: int = HTTPS_PORT, *, ca: LocalCA | None = None, host: 
 def bind(port: int, host: str, start: Callable[[], RunningEmulator]) -> RunningEmulator:
     """Call ``start``, turning a port it cannot listen on into one sentence saying what to do."""
     try:
-        _probe(host, port)  # werkzeug answers a port in use with its own lines and exit(1)
+        probe(host, port)  # a refusal worded here, for the stand-in's options
         return start()
     except PermissionError:
         raise ConfigError(f"Listening on port {port} needs root (or CAP_NET_BIND_SERVICE); run as root or in a "
                           f"container, or pick a port above 1023 and redirect 443 to it (see {README_SECTION}).") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"Port {port} on {host} is already in use; stop what listens there or pick another "
-                              "--port.") from None
+            raise ConfigError(port_in_use(host, port)) from None
         raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); give --host an address of this "
                           "machine (127.0.0.1, or 0.0.0.0 inside a container).") from None
-
-
-def _probe(host: str, port: int) -> None:
-    """Bind ``host:port`` for a moment as the server will (address reuse on), so a refusal comes from here."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
 
 
 def check_forward(url: str, secret: str | None) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smoke.emulator import checkout, clock
+from smoke.emulator import billing, checkout, clock
 from smoke.emulator.checkout import PayResult
 from smoke.emulator.objects import build
 from smoke.events import DEFAULT_API_VERSION, LATEST_CHARGE_SINCE, envelope
@@ -178,9 +178,7 @@ class Store:
                 data = [copy.deepcopy(charge)] if charge else []
                 out["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                                   "url": f"/v1/charges?payment_intent={out['id']}"}
-            from smoke.emulator.billing import shape
-
-            shape(self, out, version)  # invoices and subscriptions before basil (2025-03-31)
+            billing.shape(self, out, version)  # invoices and subscriptions before basil (2025-03-31)
             return out
 
     # -- the hosted page's contract ---------------------------------------------------

@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from smoke.emulator import payments
-from smoke.emulator.api import paginate
+from smoke.emulator import catalog, payments
 from smoke.emulator.errors import StripeApiError, card_error, invalid, missing, no_such
 from smoke.emulator.objects import build, now
 from smoke.events import new_id
@@ -81,15 +80,14 @@ def detach(store: Store, pm: dict[str, Any]) -> dict[str, Any]:
     return pm
 
 
-def list_payment_methods(store: Store, params: dict[str, Any], url: str, customer_id: str | None = None) -> dict[str, Any]:
-    """``GET /v1/payment_methods?customer=…&type=card`` (and ``/v1/customers/{id}/payment_methods``), newest first."""
+def payment_methods_of(store: Store, params: dict[str, Any], customer_id: str | None = None) -> list[dict[str, Any]]:
+    """The payment methods ``GET /v1/payment_methods?customer=…&type=card`` lists, oldest first."""
     customer_id = customer_id or params.get("customer") or None
     if customer_id and store.get("customer", customer_id) is None:
         raise no_such("customer", customer_id, "customer")
     kind = params.get("type") or None
-    found = [pm for pm in store.table("payment_method").values()
-             if (customer_id is None or pm.get("customer") == customer_id) and (kind is None or pm["type"] == kind)]
-    return paginate(found, params, url)
+    return [pm for pm in store.table("payment_method").values()
+            if (customer_id is None or pm.get("customer") == customer_id) and (kind is None or pm["type"] == kind)]
 
 
 # -- customers ---------------------------------------------------------------------
@@ -117,8 +115,6 @@ def invoice_settings_update(store: Store, customer: dict[str, Any], params: dict
 
 def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/customers``, saving ``payment_method`` to it and applying ``invoice_settings``."""
-    from smoke.emulator import checkout
-
     pm = payments.resolve_payment_method(store, params["payment_method"]) if params.get("payment_method") else None
     if pm is not None:
         if pm.get("customer"):
@@ -128,7 +124,7 @@ def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     default = wanted.get("default_payment_method") if isinstance(wanted, dict) else None
     if default and (pm is None or default not in (pm["id"], params.get("payment_method"))):
         raise not_attached(default, "invoice_settings[default_payment_method]")
-    customer = checkout.create_customer(store, params)
+    customer = catalog.create_customer(store, params)
     if pm is not None:
         attach(store, pm["id"], customer["id"])
     if isinstance(wanted, dict):
