@@ -11,7 +11,8 @@ import pytest
 
 from smoke.config import Settings
 from smoke.errors import ConfigError, SmokeError
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor
+from smoke.settings_source import run_redactor
 
 # The heavy parts (httpx, stripe, the reference targets) load when a check first needs them, so that
 # installing the plugin costs other people's test sessions nothing.
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _stop_on_bad_config() -> Iterator[None]:
+def _stop_on_bad_config(redactor: Redactor) -> Iterator[None]:
     """A configuration problem stops the whole run once, with its one-line message and exit code.
 
     In an xdist worker, ``pytest.exit`` would crash the worker (an INTERNALERROR on the controller): there the
@@ -35,37 +36,44 @@ def _stop_on_bad_config() -> Iterator[None]:
     except SmokeError as exc:
         if os.environ.get("PYTEST_XDIST_WORKER"):
             raise
-        pytest.exit(f"stripe-smoke: {REDACTOR.redact(str(exc))}", returncode=exc.exit_code)
+        pytest.exit(f"stripe-smoke: {redactor.redact(str(exc))}", returncode=exc.exit_code)
 
 
 @pytest.fixture(scope="session")
-def smoke_settings(pytestconfig: pytest.Config) -> Settings:
+def smoke_redactor(pytestconfig: pytest.Config) -> Redactor:
+    """The run's redactor: every secret the run learns joins it, and everything it reports passes through it."""
+    return run_redactor(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def smoke_settings(pytestconfig: pytest.Config, smoke_redactor: Redactor) -> Settings:
     """The run's settings: options, then environment (and ``.env``), then pytest.ini/pyproject, then defaults."""
     from smoke.settings_source import settings_for
 
-    with _stop_on_bad_config():
+    with _stop_on_bad_config(smoke_redactor):
         settings, _ = settings_for(pytestconfig)
     return settings
 
 
 @pytest.fixture(scope="session")
-def smoke_profile(smoke_settings: Settings) -> Profile:
+def smoke_profile(smoke_settings: Settings, smoke_redactor: Redactor) -> Profile:
     """The target's profile (``--target``)."""
     from smoke.profiles import load_profile
 
-    with _stop_on_bad_config():
+    with _stop_on_bad_config(smoke_redactor):
         return load_profile(smoke_settings.target)
 
 
 @pytest.fixture(scope="session")
-def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile) -> Iterator[Embedded | None]:
+def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile,
+                   smoke_redactor: Redactor) -> Iterator[Embedded | None]:
     """The embedded target (and local Stripe) when no base URL is given; None against a real target."""
     from smoke.embedded import start_embedded
 
     if smoke_settings.base_url:
         yield None
         return
-    with _stop_on_bad_config():
+    with _stop_on_bad_config(smoke_redactor):
         if not smoke_profile.embedded:
             raise ConfigError(f"The {smoke_profile.name} profile has no embedded target; pass --base-url (or BASE_URL) "
                               "with the API's address.")
@@ -77,19 +85,20 @@ def smoke_embedded(smoke_settings: Settings, smoke_profile: Profile) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedded: Embedded | None) -> Iterator[TargetClient]:
+def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedded: Embedded | None,
+                 smoke_redactor: Redactor) -> Iterator[TargetClient]:
     """A client for the target (the embedded one when no base URL is given)."""
     from smoke.signing import check_webhook_secret
     from smoke.target import open_target
 
     settings = smoke_settings
-    with _stop_on_bad_config():
+    with _stop_on_bad_config(smoke_redactor):
         if smoke_embedded is not None:
             base_url, secret = smoke_embedded.base_url, smoke_embedded.webhook_secret
         else:
             base_url, secret = settings.base_url or "", check_webhook_secret(settings.webhook_secret)
         client = open_target(smoke_profile, base_url, webhook_secret=secret, http_timeout=settings.http_timeout,
-                             rate_limit_per_minute=settings.rate_limit, patience=settings.timeout)
+                             rate_limit_per_minute=settings.rate_limit, patience=settings.timeout, redactor=smoke_redactor)
         if smoke_embedded is None:
             client.health()  # an unreachable target stops the run here, once (exit code 3)
     try:
@@ -99,8 +108,8 @@ def smoke_target(smoke_settings: Settings, smoke_profile: Profile, smoke_embedde
 
 
 @pytest.fixture(scope="session")
-def smoke_checkout_ahead(smoke_settings: Settings, smoke_profile: Profile,
-                         smoke_embedded: Embedded | None) -> Iterator[Ahead | None]:
+def smoke_checkout_ahead(smoke_settings: Settings, smoke_profile: Profile, smoke_embedded: Embedded | None,
+                         smoke_redactor: Redactor) -> Iterator[Ahead | None]:
     """Real Checkout's create and pay phases on a thread of their own (--phase all), else None.
 
     A serial run starts them with its first check (plugin.py), so the browser pays while the other checks run."""
@@ -110,7 +119,8 @@ def smoke_checkout_ahead(smoke_settings: Settings, smoke_profile: Profile,
         yield None
         return
     settings = checkout_settings(smoke_settings, smoke_embedded)
-    ahead = Ahead(settings, smoke_embedded.base_url if smoke_embedded is not None else settings.base_url or "")
+    ahead = Ahead(settings, smoke_embedded.base_url if smoke_embedded is not None else settings.base_url or "",
+                  smoke_redactor)
     try:
         yield ahead
     finally:

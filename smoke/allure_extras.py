@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from smoke.redact import REDACTOR
-
 # cause id → the category's name in the Categories tab; failures carry "[stripe-smoke cause: <id>]" in their trace.
 CAUSE_TITLES = {
     "wrong_secret": "Wrong webhook secret given to the harness",
@@ -79,12 +77,13 @@ def write_allure_extras(config: pytest.Config, causes: set[str]) -> None:
     if not folder:
         return
     from smoke.errors import ConfigError
-    from smoke.settings_source import settings_for
+    from smoke.settings_source import run_redactor, settings_for
 
     try:
         settings, _ = settings_for(config)
     except ConfigError:
         return
+    redactor = run_redactor(config)
     api_version = settings.api_version
     if not api_version:
         try:
@@ -100,7 +99,7 @@ def write_allure_extras(config: pytest.Config, causes: set[str]) -> None:
     }
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key.replace(' ', '.')}={REDACTOR.redact(str(value))}" for key, value in environment.items()]
+    lines = [f"{key.replace(' ', '.')}={redactor.redact(str(value))}" for key, value in environment.items()]
     (path / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (path / "categories.json").write_text(json.dumps(categories(causes), indent=2), encoding="utf-8")
 

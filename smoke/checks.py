@@ -12,7 +12,7 @@ from _pytest.outcomes import Failed
 from smoke.config import Settings
 from smoke.effects import Effect
 from smoke.events import Payment, build_event, deep_merge, to_body
-from smoke.redact import REDACTOR
+from smoke.redact import default_redactor
 from smoke.signing import delivery_headers
 from smoke.target import Delivery, Exchange, TargetClient
 from smoke.verdicts import Finding, Inconclusive, Verdict, credit_mismatch, judge_credit
@@ -28,7 +28,7 @@ class Failure(Failed):
     """A check's failure: one readable message, no traceback, and the short id of its cause."""
 
     def __init__(self, message: str, cause: str = "") -> None:
-        super().__init__(msg=REDACTOR.redact(message), pytrace=False)
+        super().__init__(msg=default_redactor().redact(message), pytrace=False)
         self.cause = cause
 
 
@@ -101,15 +101,15 @@ class Smoke:
     @property
     def amount(self) -> int:
         """The payment amount in minor units (the profile's ``amount`` var, else its delta)."""
-        variables = self.target.results.get("var", {})
-        if isinstance(variables.get("amount"), int):
-            return variables["amount"]
+        amount = self.target.context.amount
+        if amount is not None:
+            return amount
         effect = self.target.effect() if self.target.profile.state else None
         return int(effect.delta) if effect is not None and effect.delta is not None else 500
 
     def payment(self) -> Payment:
         """Fresh, consistent ids for one payment by this buyer."""
-        return Payment(amount=self.amount, email=str(self.target.results.get("var", {}).get("email", "buyer@example.com")))
+        return Payment(amount=self.amount, email=self.target.context.email or "buyer@example.com")
 
     def event(self, event_type: str, payment: Payment | None = None, overrides: dict[str, Any] | None = None,
               *, api_version: str | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from smoke.errors import (
     SmokeError,
     TargetUnreachable,
 )
+from smoke.redact import Redactor
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -100,9 +101,7 @@ def _send(args: argparse.Namespace, extra: list[str]) -> int:
         raise SmokeError(f"Could not deliver to {url} ({type(exc).__name__}); check the URL.") from None
     print(f"{event.get('type')} {event.get('id')} → HTTP {response.status_code}")
     if response.text:
-        from smoke.redact import redact
-
-        print(redact(response.text[:2000]))
+        print(args.redactor.redact(response.text[:2000]))
     return EXIT_OK if response.is_success else EXIT_FAILED
 
 
@@ -244,7 +243,8 @@ def _profile(args: argparse.Namespace, extra: list[str]) -> int:
     base_url = args.base_url or os.environ.get("BASE_URL") or None
     if base_url:
         base_url = check_base_url(base_url, "--base-url")
-    return check_profile(args.file, base_url, create=not args.no_create, http_timeout=args.http_timeout)
+    return check_profile(args.file, base_url, create=not args.no_create, http_timeout=args.http_timeout,
+                         redactor=args.redactor)
 
 
 def _checkout_settings(args: argparse.Namespace) -> Any:
@@ -266,18 +266,19 @@ def _checkout(args: argparse.Namespace, extra: list[str]) -> int:
     from smoke import phases
 
     settings = _checkout_settings(args)
+    redactor = args.redactor  # the command's: each phase's secrets join it, and its error line uses it
     if args.action == "verify":
         if args.pending:
-            return _verify_pending(settings, settings.verify_deadline)
+            return _verify_pending(settings, settings.verify_deadline, redactor)
         if not args.receipt:
             raise ConfigError("verify needs --receipt FILE (or SMOKE_RECEIPT_FILE), or --pending.")
-        return phases.verify(Path(args.receipt), settings, deadline=settings.verify_deadline).exit_code
+        return phases.verify(Path(args.receipt), settings, deadline=settings.verify_deadline, redactor=redactor).exit_code
     if args.action == "pay":
         if not args.receipt:
             raise ConfigError("pay needs --receipt FILE (the file 'checkout create' printed).")
         result = phases.pay(Path(args.receipt), settings, via=settings.payer, card=settings.card,
                             three_ds=args.three_ds, fallback=args.fallback, headless=not args.headed,
-                            deadline=settings.verify_deadline)
+                            deadline=settings.verify_deadline, redactor=redactor)
         return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
     # create (and "all": create, pay, verify)
     embedded = None
@@ -292,23 +293,25 @@ def _checkout(args: argparse.Namespace, extra: list[str]) -> int:
             print("No --base-url: using the embedded demo and the local Stripe emulator, which stop when this command "
                   "ends; keep them running with 'stripe-smoke demo' to pay and verify later.")
     try:
-        receipt, path = phases.create(settings, settings.base_url or embedded.base_url)  # type: ignore[union-attr]
+        receipt, path = phases.create(settings, settings.base_url or embedded.base_url,  # type: ignore[union-attr]
+                                      redactor=redactor)
         if os.environ.get("SMOKE_OPEN_CHECKOUT_URL", "").lower() in ("1", "true", "yes") and args.action == "create":
             phases.open_in_browser(receipt.checkout_url or "")
         automate = os.environ.get("SMOKE_AUTOMATE_CHECKOUT", "").lower() in ("1", "true", "yes")
         if args.action == "create" and not automate:
             return EXIT_OK
         phases.pay(path, settings, via=settings.payer, card=settings.card, three_ds=args.three_ds,
-                   fallback=args.fallback, headless=not args.headed, deadline=settings.verify_deadline)
+                   fallback=args.fallback, headless=not args.headed, deadline=settings.verify_deadline,
+                   redactor=redactor)
         if args.action == "create":
             return EXIT_OK
-        return phases.verify(path, settings, deadline=settings.verify_deadline).exit_code
+        return phases.verify(path, settings, deadline=settings.verify_deadline, redactor=redactor).exit_code
     finally:
         if embedded is not None:
             embedded.stop()
 
 
-def _verify_pending(settings: Any, deadline: float) -> int:
+def _verify_pending(settings: Any, deadline: float, redactor: Redactor) -> int:
     """Verify every unverified receipt, a status line each; one JUnit test case each in reports/junit-verify.xml."""
     import time
     import xml.etree.ElementTree as ET
@@ -316,7 +319,6 @@ def _verify_pending(settings: Any, deadline: float) -> int:
 
     from smoke import phases
     from smoke.receipts import pending
-    from smoke.redact import redact
 
     folder = phases.receipts_dir(settings)
     paths = pending(folder)
@@ -329,10 +331,10 @@ def _verify_pending(settings: Any, deadline: float) -> int:
         started = time.monotonic()
         case = ET.SubElement(suite, "testcase", classname="receipts", name=path.stem)
         try:
-            verdict = phases.verify(path, settings, deadline=deadline)
-            code, exit_code, message = verdict.code, verdict.exit_code, redact(verdict.message)
+            verdict = phases.verify(path, settings, deadline=deadline, redactor=redactor)
+            code, exit_code, message = verdict.code, verdict.exit_code, redactor.redact(verdict.message)
         except SmokeError as exc:
-            code, exit_code, message = "error", exc.exit_code, redact(str(exc))
+            code, exit_code, message = "error", exc.exit_code, redactor.redact(str(exc))
         seconds = time.monotonic() - started
         case.set("time", f"{seconds:.3f}")
         if code == "error":  # the receipt, the configuration, the target or Stripe: nothing was judged
@@ -552,12 +554,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "kept in shell history; prefer its environment variable or --secret-file.", file=sys.stderr)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    from smoke.redact import redact
-
+    args.redactor = Redactor()  # this command's: what it learns (a step's token) is masked in all it prints
     try:
         return int(args.handler(args, extra))
     except SmokeError as exc:
-        print(f"stripe-smoke: {redact(str(exc))}", file=sys.stderr)
+        print(f"stripe-smoke: {args.redactor.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -570,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os_environ_debug():
             raise
-        print(f"stripe-smoke: internal error ({type(exc).__name__}: {redact(str(exc))[:200]}); this is a bug in "
+        print(f"stripe-smoke: internal error ({type(exc).__name__}: {args.redactor.redact(str(exc))[:200]}); this is a bug in "
               "stripe-smoke — rerun with STRIPE_SMOKE_DEBUG=1 for the traceback and report it.", file=sys.stderr)
         return EXIT_INTERNAL
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from smoke.checks import Sent, Smoke, fail
+from smoke.checks import Credit, Sent, Smoke, fail
 from smoke.events import ShapeChange, contrasting_versions
+from smoke.verdicts import credit_mismatch
 
 GARBAGE = b"stripe-smoke probe: this body is not a Stripe event"
 
@@ -38,19 +39,24 @@ def probe_credit(smoke: Smoke) -> None:
         _explain_refusal(smoke, event, sent, first_status)
     if not smoke.observable:
         return
-    credit = smoke.await_credit(baseline)
-    if credit.code == "credited":
+    credit = await_one_credit(smoke, baseline, sent.summary)
+    if credit is None:
         return
-    effect = smoke.effect()
-    if credit.code is not None:
-        from smoke.verdicts import credit_mismatch
-
-        fail(f"{sent.summary}: {credit_mismatch(credit.code, effect, baseline, credit.seen)}.", credit.code)
     if first_status >= 500:
         fail(f"{event['type']} got HTTP {first_status}; Stripe's redelivery of the same event ({event['id']}) was "
              f"acknowledged (HTTP {sent.delivery.status}) but nothing was credited: the target records the event "
              "before processing it, so a payment whose first delivery fails is lost.", "records_before_processing")
     _explain_no_credit(smoke, event, sent, baseline, credit.seen)
+
+
+def await_one_credit(smoke: Smoke, baseline: Any, what: str) -> Credit | None:
+    """Wait for one credit from ``baseline``: None when it came, a failure when the state moved wrongly, else what was seen."""
+    credit = smoke.await_credit(baseline)
+    if credit.code == "credited":
+        return None
+    if credit.code is not None:
+        fail(f"{what}: {credit_mismatch(credit.code, smoke.effect(), baseline, credit.seen)}.", credit.code)
+    return credit
 
 
 def _explain_refusal(smoke: Smoke, event: dict[str, Any], sent: Sent, first_status: int) -> None:

@@ -31,7 +31,9 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_id(prefix: str, length: int = 24) -> str:
     """A Stripe-looking id such as ``evt_1Q…`` (random, never reused)."""
-    return f"{prefix}_1" + "".join(secrets.choice(_ALPHABET) for _ in range(length - 1))
+    # One read of the system's randomness per id (a choice per character cost a run ~0.1 s); the slight bias of the
+    # modulo is harmless in an id that only has to be unique.
+    return f"{prefix}_1" + "".join(_ALPHABET[byte % len(_ALPHABET)] for byte in secrets.token_bytes(length - 1))
 
 
 def envelope(

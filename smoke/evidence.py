@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smoke.checks import Smoke
-from smoke.redact import REDACTOR
+from smoke.settings_source import run_redactor
 from smoke.target import Exchange
 
 
@@ -22,7 +22,7 @@ def _allure() -> Any:
 
 def attach_note(item: pytest.Item, name: str, text: str) -> None:
     """Add a short text (a figure a check measured) to the check's report section and, with --alluredir, to Allure."""
-    text = REDACTOR.redact(text)
+    text = run_redactor(item.config).redact(text)
     item.add_report_section("call", name, text)
     allure = _allure()
     if allure is not None:
@@ -41,7 +41,7 @@ def attach_evidence(item: pytest.Item, smoke: Smoke, exchanges: list[Exchange]) 
         allure.attach(json.dumps([e.as_dict() for e in exchanges], indent=2), name="HTTP exchanges (redacted)",
                       attachment_type=allure.attachment_type.JSON)
     for index, sent in enumerate(smoke.sent[:20]):
-        allure.attach(REDACTOR.redact(sent.body.decode("utf-8", "replace")),
+        allure.attach(run_redactor(item.config).redact(sent.body.decode("utf-8", "replace")),
                       name=f"event {index + 1}: {sent.event.get('type')} → HTTP {sent.delivery.status}",
                       attachment_type=allure.attachment_type.JSON)
         headers = {k: (v if k != "Stripe-Signature" else v.split(",")[0] + ",v1=…") for k, v in sent.headers.items()}

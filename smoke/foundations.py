@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from _pytest.outcomes import Failed
 
 from smoke.checks import Failure, Smoke, fail
+from smoke.diagnosis import GARBAGE, probe_credit, probe_redelivery
 from smoke.verdicts import PASSED, Blocked, Finding, Inconclusive, Verdict, failed, inconclusive
 
 
@@ -40,8 +41,6 @@ def _route(smoke: Smoke) -> None:
              "Stripe treats a redirect as a failed delivery; point --base-url and [webhook].path at the final URL.",
              "redirect")
     if response.is_success and not smoke.observable:
-        from smoke.diagnosis import GARBAGE
-
         garbage = smoke.target.request("POST", path, step="preflight", content=GARBAGE,
                                        headers={"Content-Type": smoke.target.profile.content_type})
         if garbage.is_success:
@@ -52,24 +51,12 @@ def _route(smoke: Smoke) -> None:
                  "acknowledges_everything")
 
 
-def _credit(smoke: Smoke) -> None:
-    from smoke.diagnosis import probe_credit
-
-    probe_credit(smoke)
-
-
-def _dedupe(smoke: Smoke) -> None:
-    from smoke.diagnosis import probe_redelivery
-
-    probe_redelivery(smoke)
-
-
 FOUNDATIONS: dict[str, Foundation] = {
     "route": Foundation("route", None, _route, lambda s: "test_webhook_route_exists"),
-    "credit": Foundation("credit", "route", _credit,
+    "credit": Foundation("credit", "route", probe_credit,
                          lambda s: "test_signed_event_credits_exact_amount" if s.observable
                          else "test_acknowledges_within_window"),
-    "dedupe": Foundation("dedupe", "credit", _dedupe, lambda s: "test_redelivery_credits_once"),
+    "dedupe": Foundation("dedupe", "credit", probe_redelivery, lambda s: "test_redelivery_credits_once"),
 }
 
 

@@ -19,8 +19,10 @@ from smoke.errors import ConfigError
 from smoke.placeholders import references
 from smoke.profiles import Profile, load_profile
 from smoke.receipts import Receipt, load, save
-from smoke.redact import REDACTOR
-from smoke.target import TargetClient, open_target, register_secrets
+from smoke.redact import Redactor, default_redactor
+from smoke.run_context import RunContext
+from smoke.steps import register_secrets
+from smoke.target import TargetClient, open_target
 from smoke.verdicts import EXIT_INCONCLUSIVE, credit_mismatch, judge_credit
 from smoke.waiting import RateLimited, hold_steady, wait_for
 
@@ -47,38 +49,36 @@ def receipts_dir(settings: Settings) -> Path:
     return Path(settings.reports_dir) / "receipts"
 
 
-def _stored_context(profile: Profile, client: TargetClient) -> dict[str, Any]:
-    """The step results verify needs to read the state as the buyer (and nothing else)."""
+def _stored_context(profile: Profile, context: RunContext) -> dict[str, Any]:
+    """The step results verify needs to read the state as the buyer (and nothing else; no secret variable)."""
     needed = references([profile.auth_headers, profile.state_value, profile.delta, profile.state_to,
                          *(vars(profile.state).values() if profile.state else [])])
-    context = {name: client.results[name] for name in needed if name in client.results and name not in ("env",)}
-    if "var" in context:
-        context["var"] = {k: v for k, v in context["var"].items() if not profile.vars[k].secret}
-    return context
+    return context.stored(sorted(needed), secret_vars=[name for name, var in profile.vars.items() if var.secret])
 
 
-def create(settings: Settings, base_url: str, *, out: Any = None) -> tuple[Receipt, Path]:
+def create(settings: Settings, base_url: str, *, out: Any = None,
+           redactor: Redactor | None = None) -> tuple[Receipt, Path]:
     """Create-only: make the buyer, read the baseline, start a Checkout Session, write the receipt and URL."""
     out = out or sys.stdout
     profile = load_profile(settings.target)
     if not profile.can("purchase"):
         raise ConfigError(f"The {profile.name} profile has no [purchase] step, so it cannot start a Checkout Session.")
     client = open_target(profile, base_url, webhook_secret=settings.webhook_secret, http_timeout=settings.http_timeout,
-                         rate_limit_per_minute=settings.rate_limit)
+                         rate_limit_per_minute=settings.rate_limit, redactor=redactor or default_redactor())
     try:
         baseline = wait_for(client.read_state, lambda _v: True, settings.timeout).value
         purchase = client.start_purchase()
         effect = client.effect()
         receipt = Receipt(
             target=profile.name, base_url=base_url, run_id=client.run_id,
-            buyer=str(client.results.get("var", {}).get("email", "")),
+            buyer=client.context.email or "",
             session_id=purchase.session_id, checkout_url=purchase.checkout_url, payment_intent=purchase.payment_intent,
             effect={"delta": effect.delta} if effect.numeric else {"from": effect.from_, "to": effect.to},
-            baseline=baseline, context=_stored_context(profile, client), stripe_api_base=settings.stripe_api_base,
+            baseline=baseline, context=_stored_context(profile, client.context), stripe_api_base=settings.stripe_api_base,
         )
     finally:
         client.close()
-    receipt.record("create", "created", f"session {purchase.session_id}")
+    receipt.record("create", "created", f"session {purchase.session_id}", client.redactor)
     folder = receipts_dir(settings)
     path = save(receipt, folder / f"{receipt.receipt_id}.json")
     url_file = folder / f"{receipt.receipt_id}.url"
@@ -93,16 +93,15 @@ def open_in_browser(url: str) -> None:
     webbrowser.open(url, new=2)
 
 
-def _restore(receipt: Receipt, settings: Settings) -> TargetClient:
+def _restore(receipt: Receipt, settings: Settings, redactor: Redactor | None = None) -> TargetClient:
+    """A client for the receipt's target that knows what create knew (its stored context) and reads as that buyer."""
     profile = load_profile(settings.target if settings.target != "demo" or receipt.target == "demo" else receipt.target)
     client = open_target(profile, receipt.base_url, webhook_secret=None, http_timeout=settings.http_timeout,
-                         rate_limit_per_minute=settings.rate_limit)
-    context = dict(receipt.context)
-    client.results["var"].update(context.pop("var", {}))  # secret vars were not stored: keep them from the environment
-    client.results.update(context)
+                         rate_limit_per_minute=settings.rate_limit, redactor=redactor or default_redactor())
+    client.context.restore(receipt.context)  # secret vars were not stored: they keep their value from the environment
     for step in (profile.buyer, *profile.setup):
         if step is not None:
-            register_secrets(REDACTOR, client.results.get(step.name, {}), step.secrets)
+            register_secrets(client.redactor, client.context.result(step.name, {}), step.secrets)
     client.auth_headers()  # registers the bearer token with the redactor
     return client
 
@@ -131,8 +130,10 @@ class _Watch:
     """Watches a wait from background threads: asks Stripe about the session and prints a status line."""
 
     def __init__(self, out: Any, label: str, seconds: float, *, describe: Callable[[Any], str],
-                 stripe_client: Any = None, session_id: str = "", credit_event: str = "", created_after: int = 0) -> None:
+                 redactor: Redactor | None = None, stripe_client: Any = None, session_id: str = "",
+                 credit_event: str = "", created_after: int = 0) -> None:
         self.out, self.label, self.describe = out, label, describe
+        self.redactor = redactor or default_redactor()
         self.live = bool(getattr(out, "isatty", lambda: False)())
         self.ends = time.monotonic() + seconds
         self.stripe_client, self.session_id = stripe_client, session_id
@@ -205,12 +206,12 @@ class _Watch:
             stripe = f"Stripe says session {state.status}/{state.payment_status}"
             if state.event_id:
                 stripe += f", {state.event_id} pending_webhooks={state.pending_webhooks}"
-        return REDACTOR.redact(f"{stripe} · {self.credit}")
+        return self.redactor.redact(f"{stripe} · {self.credit}")
 
     def line(self) -> str:
         """The status line: the stage, what Stripe and the target say, and the time left."""
         left = max(0.0, self.ends - time.monotonic())
-        return REDACTOR.redact(f"{self.label}: {self.status()} · {left:.0f} s left")
+        return self.redactor.redact(f"{self.label}: {self.status()} · {left:.0f} s left")
 
     def _ask_stripe(self) -> None:
         from smoke.stripe_api import session_state
@@ -246,7 +247,8 @@ class _Watch:
             due = time.monotonic() + PROGRESS_EVERY
 
 
-def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = None) -> Verdict:
+def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any = None,
+           redactor: Redactor | None = None) -> Verdict:
     """Verify-only: wait until the credit shows exactly once, then judge; the receipt records the verdict."""
     out = out or sys.stdout
     receipt = load(receipt_path, target=None if settings.target == "demo" else settings.target)
@@ -255,7 +257,7 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
                                       f"({receipt.history[-1]['at'] if receipt.history else 'earlier'}); nothing to do.")
         print(verdict.message, file=out)
         return verdict
-    client = _restore(receipt, settings)
+    client = _restore(receipt, settings, redactor)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else \
         Effect(to=receipt.effect.get("to"), from_=receipt.effect.get("from"))
     stripe_client = watcher_client = None
@@ -269,7 +271,7 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
     stripe_state: list[Any] = [None]
     # Stripe is asked (at most every 2 s) beside the credit polling; an expired session ends the wait at once.
     watch = _Watch(out, "waiting for the credit", deadline, describe=lambda v: _credit_text(effect, receipt.baseline, v),
-                   stripe_client=watcher_client, session_id=receipt.session_id or "",
+                   redactor=client.redactor, stripe_client=watcher_client, session_id=receipt.session_id or "",
                    credit_event=client.profile.credit_event, created_after=created)
     try:
         watch.start()
@@ -299,9 +301,10 @@ def verify(receipt_path: Path, settings: Settings, *, deadline: float, out: Any 
         watch.stop()
         client.close()
     verdict = _explain(verdict_code, receipt, effect, seen, stripe_state[0], deadline, ledger)
-    receipt.record("verify", verdict.code if verdict.code != "not_credited" else "created", verdict.message)
+    receipt.record("verify", verdict.code if verdict.code != "not_credited" else "created", verdict.message,
+                   client.redactor)
     save(receipt, Path(receipt_path))
-    print(REDACTOR.redact(verdict.message), file=out)
+    print(client.redactor.redact(verdict.message), file=out)
     return verdict
 
 
@@ -363,10 +366,11 @@ class PayResult:
 
 def pay(receipt_path: Path, settings: Settings, *, via: str = "browser", card: str = "4242424242424242",
         three_ds: str = "complete", fallback: str | None = None, headless: bool = True,
-        deadline: float = 600.0, out: Any = None) -> PayResult:
+        deadline: float = 600.0, out: Any = None, redactor: Redactor | None = None) -> PayResult:
     """Pay the receipt's Checkout Session with the chosen payer; the receipt records what happened."""
     from smoke.stripe_api import normalise_card
     out = out or sys.stdout
+    redactor = redactor or default_redactor()
 
     card = normalise_card(card)
     if via not in ("browser", "api", "person"):
@@ -375,16 +379,16 @@ def pay(receipt_path: Path, settings: Settings, *, via: str = "browser", card: s
     if not receipt.checkout_url:
         raise ConfigError(f"Receipt {receipt_path} has no checkout URL; its target's [purchase] must return one.")
     if via == "browser":
-        result = _pay_browser(receipt, settings, card, three_ds, headless)
+        result = _pay_browser(receipt, settings, card, three_ds, headless, redactor)
         if result.status == "failed" and fallback == "api":
             print(f"The page could not be automated ({result.message}); paying through the API instead (--fallback api).", file=out)
             result = _pay_api(receipt, settings, card, payer="api (fallback)")
     elif via == "api":
         result = _pay_api(receipt, settings, card)
     else:
-        result = _pay_person(receipt, settings, deadline, out)
+        result = _pay_person(receipt, settings, deadline, out, redactor)
     status = {"succeeded": "paid", "declined": "declined"}.get(result.status, "pay_failed")
-    receipt.record(f"pay ({result.payer})", status, result.message)
+    receipt.record(f"pay ({result.payer})", status, result.message, redactor)
     save(receipt, Path(receipt_path))
     print(f"pay ({result.payer}): {result.status}: {result.message}", file=out)
     for artifact in result.artifacts:
@@ -392,13 +396,14 @@ def pay(receipt_path: Path, settings: Settings, *, via: str = "browser", card: s
     return result
 
 
-def _pay_browser(receipt: Receipt, settings: Settings, card: str, three_ds: str, headless: bool) -> PayResult:
+def _pay_browser(receipt: Receipt, settings: Settings, card: str, three_ds: str, headless: bool,
+                 redactor: Redactor) -> PayResult:
     from smoke.checkout.driver import pay as drive
 
     artifacts = Path(settings.reports_dir) / "artifacts" / receipt.receipt_id
     outcome = drive(receipt.checkout_url or "", card=card, email=receipt.buyer or None, three_ds=three_ds,
-                    timeout=max(30.0, settings.timeout * 3), artifacts_dir=artifacts, headless=headless)
-    return PayResult(outcome.status, "browser", REDACTOR.redact(outcome.message or outcome.status),
+                    timeout=max(30.0, settings.timeout * 3), artifacts_dir=artifacts, headless=headless, redactor=redactor)
+    return PayResult(outcome.status, "browser", redactor.redact(outcome.message or outcome.status),
                      list(outcome.artifacts))
 
 
@@ -414,7 +419,7 @@ def _pay_api(receipt: Receipt, settings: Settings, card: str, payer: str = "api"
     return PayResult(status, payer, paid.message, [])
 
 
-def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any) -> PayResult:
+def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any, redactor: Redactor) -> PayResult:
     import os
 
     url_file = receipts_dir(settings) / f"{receipt.receipt_id}.url"
@@ -429,11 +434,11 @@ def _pay_person(receipt: Receipt, settings: Settings, deadline: float, out: Any)
         from smoke.stripe_api import client
 
         stripe_client = client(settings.stripe_api_key, settings.stripe_api_base or receipt.stripe_api_base)
-    target = _restore(receipt, settings)
+    target = _restore(receipt, settings, redactor)
     effect = Effect(delta=receipt.effect["delta"]) if "delta" in receipt.effect else Effect(to=receipt.effect.get("to"))
     # A terminal gets one line rewritten in place; a log gets a line every PROGRESS_EVERY seconds.
     watch = _Watch(out, "waiting for payment", deadline, describe=lambda v: _credit_text(effect, receipt.baseline, v),
-                   stripe_client=stripe_client, session_id=receipt.session_id or "",
+                   redactor=redactor, stripe_client=stripe_client, session_id=receipt.session_id or "",
                    credit_event=target.profile.credit_event,
                    created_after=int(datetime.fromisoformat(receipt.created_at).timestamp()))
     try:

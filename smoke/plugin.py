@@ -20,14 +20,15 @@ from smoke._fixtures import (  # noqa: F401  (fixtures)
     smoke_embedded,
     smoke_foundations,
     smoke_profile,
+    smoke_redactor,
     smoke_settings,
     smoke_target,
 )
 from smoke.checkout.ahead import CHECK as CHECKOUT_CHECK
 from smoke.config import OPTIONS
 from smoke.errors import SmokeError
-from smoke.redact import REDACTOR
 from smoke.reporting import MARK, Summary, area_of
+from smoke.settings_source import run_redactor
 from smoke.verdicts import CAUSE_PROPERTY, EXIT_INCONCLUSIVE, VERDICT_PROPERTY, Verdict
 
 _SUMMARY = pytest.StashKey[Summary]()
@@ -99,7 +100,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     try:
         preflight(config, reach_target=not config.getoption("collectonly", False))
     except SmokeError as exc:
-        message = REDACTOR.redact(str(exc))
+        message = run_redactor(config).redact(str(exc))
         sys.stderr.write(f"stripe-smoke: {message}\n")
         if getattr(config.option, "xmlpath", None):  # --junitxml: a CI gate reading it sees why nothing ran
             from smoke.preflight import write_stopped_junit
@@ -181,6 +182,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         return
     report: pytest.TestReport = outcome.get_result()
     report.user_properties.append(MARK)
+    redactor = run_redactor(item.config)
     if call.excinfo is not None and call.excinfo.errisinstance(SmokeError):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
         if call.when == "setup":  # a fixture could not prepare the run: the run ends with this error's exit code
@@ -189,12 +191,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         _record_verdict(item, report, call.excinfo.value)
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
         path, line, reason = report.longrepr
-        report.longrepr = (path, line, REDACTOR.redact(reason))
+        report.longrepr = (path, line, redactor.redact(reason))
     elif report.longrepr is not None:
-        text = REDACTOR.redact(str(report.longrepr))
+        text = redactor.redact(str(report.longrepr))
         cause = getattr(call.excinfo.value, "cause", "") if call.excinfo is not None else ""
         report.longrepr = f"{text}\n[stripe-smoke cause: {cause}]" if cause and report.failed else text
-    report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
+    report.sections = [(title, redactor.redact(text)) for title, text in report.sections]
 
 
 def _record_verdict(item: pytest.Item, report: pytest.TestReport, exc: BaseException) -> None:

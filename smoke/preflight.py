@@ -26,7 +26,7 @@ def check_reports_dir(folder: str | Path) -> Path:
 def preflight(config: pytest.Config, *, reach_target: bool = True) -> None:
     """Raise the run's first SmokeError (configuration: exit 4; an unreachable target: exit 3), or return."""
     from smoke.profiles import check_variables, load_profile
-    from smoke.settings_source import settings_for
+    from smoke.settings_source import run_redactor, settings_for
     from smoke.signing import check_webhook_secret
 
     settings, _ = settings_for(config)
@@ -43,7 +43,8 @@ def preflight(config: pytest.Config, *, reach_target: bool = True) -> None:
         from smoke.target import open_target
 
         client = open_target(profile, settings.base_url, webhook_secret=settings.webhook_secret,
-                             http_timeout=settings.http_timeout, rate_limit_per_minute=settings.rate_limit)
+                             http_timeout=settings.http_timeout, rate_limit_per_minute=settings.rate_limit,
+                             redactor=run_redactor(config))
         try:
             client.health()
         finally:

@@ -11,7 +11,7 @@ from smoke import commands
 from smoke.errors import ConfigError, SmokeError, TargetUnreachable
 from smoke.placeholders import Missing, json_path, resolve_shown
 from smoke.profiles import Profile, Step, check_variables, load_profile
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor
 from smoke.target import TargetClient, open_target
 
 # 4: the profile does not match the API (a purchase answering 4xx, not JSON, or without the fields it names).
@@ -73,11 +73,12 @@ class _Checker:
                                     for step in (profile.buyer, *profile.setup, profile.purchase) if step is not None}
 
     def say(self, text: str) -> None:
-        print(REDACTOR.redact(text), file=self.out)
+        """Print ``text``, redacted with the run's redactor."""
+        print(self.client.redactor.redact(text), file=self.out)
 
     def show(self, value: Any) -> Any:
         """``value`` with every placeholder resolved, or ``(unresolved: why)`` where it cannot be yet."""
-        return resolve_shown(value, self.client.results, self.reason)
+        return resolve_shown(value, self.client.context.sources(), self.reason)
 
     def reason(self, exc: Missing) -> str:
         """Why a placeholder has no value, in words (never as a placeholder)."""
@@ -87,7 +88,7 @@ class _Checker:
             return f"set {var.env}" if var.env else f"give the variable {key!r} a default"
         if source == "var":
             return f"no [vars] entry called {key!r}"
-        if source is not None and source not in self.client.results and source != "env":
+        if source is not None and source not in self.client.context.sources() and source != "env":
             return self.why.get(source, f"no step called {source!r} provides it")
         if source is not None and source != "env":
             return f"{_origin(source)} answered without {key!r}"
@@ -101,10 +102,11 @@ class _Checker:
             found.append(self.reason(exc))
             return ""
 
-        resolve_shown(list(values), self.client.results, note)
+        resolve_shown(list(values), self.client.context.sources(), note)
         return "; ".join(dict.fromkeys(found))
 
     def flush_exchanges(self) -> None:
+        """Print each exchange sent since the last flush (redacted), with its bodies cut short."""
         for exchange in self.client.exchanges:
             if exchange.seq <= self.shown:
                 continue
@@ -141,8 +143,8 @@ class _Checker:
         """Run one step unless it creates something and --no-create was given; a step not sent prints no request line."""
         given = self._given(step)
         if given is not None:
-            self.client.results[step.name] = given
-            self.say(f"[{label}] given, not sent: {json.dumps(REDACTOR.redact_data(given))}")
+            self.client.context.record(step.name, given)
+            self.say(f"[{label}] given, not sent: {json.dumps(self.client.redactor.redact_data(given))}")
             return
         if self._creates(step) and not self.create:
             self.skipped.append(step.name)
@@ -177,12 +179,12 @@ class _Checker:
         self.say(header)
         self.show_params(step)
         self.flush_exchanges()
-        self.say(f"    values later steps use as {step.name}:PATH: {json.dumps(REDACTOR.redact_data(data))[:_SHOWN]}")
+        self.say(f"    values later steps use as {step.name}:PATH: {json.dumps(self.client.redactor.redact_data(data))[:_SHOWN]}")
 
     def show_params(self, step: Step) -> None:
         """Print the step's query parameters as they will be sent (unresolved ones say why)."""
         if step.params:
-            self.say(f"    query:    {json.dumps(REDACTOR.redact_data(self.show(step.params)), default=str)}")
+            self.say(f"    query:    {json.dumps(self.client.redactor.redact_data(self.show(step.params)), default=str)}")
 
     def _given(self, step: Step) -> dict[str, Any] | None:
         if not step.given:
@@ -195,7 +197,7 @@ class _Checker:
 
     def freeze(self) -> None:
         """From here on, use what the steps above provided: never run (or create) them again."""
-        self.client.ensure_buyer = lambda: self.client.results.get("buyer")  # type: ignore[method-assign]
+        self.client.use_known_steps()
 
     def state(self) -> None:
         """Read the credit state with what the earlier steps provided (never creating anything here)."""
@@ -282,7 +284,7 @@ class _Checker:
     def _purchase_mismatch(self, step: Step) -> str:
         """One sentence naming the field of a 2xx purchase answer that the profile points at but is not there."""
         last = self.client.exchanges[-1] if self.client.exchanges else None
-        data = self.client.results.get(step.name)
+        data = self.client.context.result(step.name)
         if last is None or not 200 <= last.status < 300 or not isinstance(data, (dict, list)):
             return ""
         for key, path in step.extract.items():
@@ -308,19 +310,21 @@ class _Checker:
             raise
         except SmokeError:
             fields = self.show(profile.credit_object)
-        shown = json.dumps(REDACTOR.redact_data(fields), default=str, ensure_ascii=False)
+        shown = json.dumps(self.client.redactor.redact_data(fields), default=str, ensure_ascii=False)
         self.say(f"    {profile.credit_event} will carry in data.object: {shown}")
 
 
 def check_profile(name_or_path: str, base_url: str | None, *, create: bool = True, http_timeout: float = 15.0,
-                  out: TextIO | None = None) -> int:
+                  out: TextIO | None = None, redactor: Redactor | None = None) -> int:
     """Validate the profile; with a base URL run its steps, the purchase too unless ``create`` is off; 4 on a mismatch."""
     out = out or sys.stdout
+    redactor = redactor or Redactor()
     profile = load_profile(name_or_path)
     if not base_url:
         # Validation only: nothing is sent, but variables are filled in (and an unset one is named).
-        client = TargetClient(profile, "http://127.0.0.1", webhook_secret=None, http_timeout=http_timeout)
-        client.results["var"] = {k: v for k, v in client.results["var"].items() if v is not None}
+        client = TargetClient(profile, "http://127.0.0.1", webhook_secret=None, http_timeout=http_timeout,
+                              redactor=redactor)
+        client.context.variables = {k: v for k, v in client.context.variables.items() if v is not None}
         client.close()
         checker = _Checker(client, out, create, later="which runs only with --base-url")
         for line in describe(profile, checker.show):
@@ -332,7 +336,7 @@ def check_profile(name_or_path: str, base_url: str | None, *, create: bool = Tru
         checker.say("no --base-url: validated only (give one to try the steps against the API)")
         return EXIT_OK
     check_variables(profile)
-    client = open_target(profile, base_url, webhook_secret=None, http_timeout=http_timeout)
+    client = open_target(profile, base_url, webhook_secret=None, http_timeout=http_timeout, redactor=redactor)
     checker = _Checker(client, out, create)
     for line in describe(profile, checker.show, state=False):  # the credit state is shown once the steps ran
         checker.say(line)

@@ -13,7 +13,7 @@ from typing import Any
 
 from smoke.errors import ConfigError
 from smoke.files import read_json, read_text
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor, default_redactor
 
 SCHEMA = "stripe-smoke/receipt"
 VERSION = 1
@@ -49,11 +49,11 @@ class Receipt:
     status: str = "created"
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, phase: str, status: str, detail: str = "") -> None:
-        """Append a phase to the history and set the status."""
+    def record(self, phase: str, status: str, detail: str = "", redactor: Redactor | None = None) -> None:
+        """Append a phase to the history (``detail`` redacted with the run's redactor) and set the status."""
         self.status = status
         self.history.append({"phase": phase, "at": _now().isoformat(), "status": status,
-                             "detail": REDACTOR.redact(detail)})
+                             "detail": (redactor or default_redactor()).redact(detail)})
 
     @property
     def expired(self) -> bool:

@@ -100,10 +100,13 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-# One per process: the plugin and the CLI register secrets here as they learn them.
-REDACTOR = Redactor()
+# A run's own redactor travels with the run (the pytest config's stash, the run context, the CLI command); this one
+# is for the few places no run reaches (a check's failure message, a schema error, the Checkout driver's evidence),
+# and it still masks every secret-shaped string.
+_DEFAULT = Redactor()
 
 
-def redact(text: str) -> str:
-    """Redact with the process-wide redactor."""
-    return REDACTOR.redact(text)
+def default_redactor() -> Redactor:
+    """The process-wide fallback redactor, for code that is handed no run's redactor."""
+    return _DEFAULT
+

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor
+from smoke.settings_source import run_redactor
 from smoke.verdicts import CAUSE_PROPERTY, VERDICT_PROPERTY
 
 MARK = ("stripe_smoke", "check")
@@ -44,7 +45,7 @@ class Row:
     load: str = ""  # the load a burst check measured (``stripe_smoke_load``)
 
 
-def _reason(report: pytest.TestReport) -> str:
+def _reason(report: pytest.TestReport, redactor: Redactor) -> str:
     if report.passed:
         return ""
     if report.skipped and isinstance(report.longrepr, tuple):
@@ -56,7 +57,7 @@ def _reason(report: pytest.TestReport) -> str:
         errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
         text = errors[0] if errors else (lines[-1] if lines else "")
         text = text.removeprefix("Failed: ")
-    return REDACTOR.redact(" ".join(text.split()))[:400]
+    return redactor.redact(" ".join(text.split()))[:400]
 
 
 class Summary:
@@ -83,7 +84,7 @@ class Summary:
             outcome: str = "error" if report.failed and report.when != "call" else report.outcome
             verdict = str(properties.get(VERDICT_PROPERTY, outcome))
             if verdict != "passed" or row.verdict == "passed":
-                row.verdict, row.reason = verdict, _reason(report) or row.reason
+                row.verdict, row.reason = verdict, _reason(report, run_redactor(self.config)) or row.reason
                 row.cause = str(properties.get(CAUSE_PROPERTY, row.cause))
 
     def counts(self) -> dict[str, int]:
@@ -109,7 +110,7 @@ class Summary:
         except ConfigError:
             return "stripe-smoke"
         where = settings.base_url or "the embedded target"
-        return REDACTOR.redact(f"Target `{settings.target}` at {where}")
+        return run_redactor(self.config).redact(f"Target `{settings.target}` at {where}")
 
     def markdown(self) -> str:
         """The summary as markdown, fit for $GITHUB_STEP_SUMMARY: context and counts, then the checks by area."""

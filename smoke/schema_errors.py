@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from smoke.errors import ConfigError
-from smoke.redact import REDACTOR
+from smoke.redact import default_redactor
 
 
 def validate(model: type[BaseModel], data: Any, *, prefix: str, fix: str = "", word: str = "table") -> BaseModel:
@@ -46,7 +46,7 @@ def explain(exc: ValidationError, model: type[BaseModel], data: Any, *, prefix: 
         expected = str(ctx["expected"]) if kind == "expected" else described or _generic(error, word)
         problem = f"must be {expected}, not {_found(found, loc, data, word)}"
     sentence = f"{prefix}{_path(loc) if loc else 'the file'} {problem}{'; ' + fix if fix else ''}."
-    return ConfigError(REDACTOR.redact(sentence))
+    return ConfigError(default_redactor().redact(sentence))
 
 
 def _generic(error: Any, word: str) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from smoke.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
 
@@ -45,10 +49,42 @@ class RunningServer:
         self.stop()
 
 
+def probe(host: str, port: int) -> None:
+    """Bind ``host:port`` for a moment as the server will (address reuse on): OSError when it cannot listen there."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        trial.bind((host, port))
+
+
+def port_in_use(host: str, port: int) -> str:
+    """The sentence for a port something else already listens on."""
+    return (f"Port {port} on {host} is already in use; stop what listens there or pick another --port "
+            "(0 picks a free one).")
+
+
+def _claim(host: str, port: int) -> None:
+    """``probe``, a refusal worded as one sentence (werkzeug's answer is two lines of its own and exit(1))."""
+    try:
+        probe(host, port)
+    except PermissionError:
+        raise ConfigError(f"Listening on port {port} needs root (or CAP_NET_BIND_SERVICE); pick a port above 1023 "
+                          "(0 picks a free one).") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(port_in_use(host, port)) from None
+        raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).") from None
+
+
 def serve(app: Any, port: int = 0, name: str = "server", *, host: str = LOOPBACK,
           ssl_context: ssl.SSLContext | None = None) -> RunningServer:
-    """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request; over TLS with ``ssl_context``."""
+    """Serve ``app`` on 127.0.0.1 (port 0 picks a free one), one thread per request; over TLS with ``ssl_context``.
+
+    A port it cannot listen on is a ConfigError of one sentence.
+    """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _claim(host, port)
     server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True makes a ThreadingMixIn server
     if ssl_context is not None:

@@ -8,9 +8,17 @@ import pytest
 
 from smoke.config import OPTIONS, Settings, load_env_file, resolve_settings
 from smoke.errors import ConfigError
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor
 
 _CACHE = pytest.StashKey[tuple[Settings, dict[str, str]]]()
+_REDACTOR = pytest.StashKey[Redactor]()
+
+
+def run_redactor(config: pytest.Config) -> Redactor:
+    """This pytest run's redactor (kept in the config's stash): the secrets the run learns join it, its reports use it."""
+    if _REDACTOR not in config.stash:
+        config.stash[_REDACTOR] = Redactor()
+    return config.stash[_REDACTOR]
 
 
 def ini_values(config: pytest.Config) -> dict[str, str]:
@@ -23,7 +31,7 @@ def ini_values(config: pytest.Config) -> dict[str, str]:
     return values
 
 
-def load_secret_file(path: str | None) -> None:
+def load_secret_file(path: str | None, redactor: Redactor) -> None:
     """Read a dotenv-style file of secrets into the environment (not overriding it) and register every value."""
     if not path:
         return
@@ -34,7 +42,7 @@ def load_secret_file(path: str | None) -> None:
 
     values = dotenv_values(file)
     for _name, value in values.items():
-        REDACTOR.add(value)
+        redactor.add(value)
     load_env_file(file)
 
 
@@ -46,13 +54,13 @@ def settings_for(config: pytest.Config) -> tuple[Settings, dict[str, str]]:
 
     load_env_file(config.getoption("smoke_env_file") or config.getini("smoke_env_file") or None)
     load_secret_file(config.getoption("smoke_secret_file") or os.environ.get("SMOKE_SECRET_FILE")
-                     or config.getini("smoke_secret_file") or None)
+                     or config.getini("smoke_secret_file") or None, run_redactor(config))
     given = {o.name: config.getoption(f"smoke_{o.name}") for o in OPTIONS}
     sources: dict[str, str] = {}
     settings = resolve_settings(given, ini=ini_values(config), sources=sources)
     for option in OPTIONS:
         if option.secret:
-            REDACTOR.add(getattr(settings, option.name))
+            run_redactor(config).add(getattr(settings, option.name))
     config.stash[_CACHE] = (settings, sources)
     return settings, sources
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 # Each cause's phrase: a failure naming one cause must not contain another's.
 PHRASES: dict[str, str] = {
@@ -66,6 +69,13 @@ def read_junit(path: Path) -> dict[str, Case]:
         verdict = props.get("stripe_smoke_verdict") or verdict
         cases[str(case.get("name"))] = Case(verdict, message, props.get("stripe_smoke_cause") or "")
     return cases
+
+
+def run_for_verdicts(run_suites: Callable[..., pytest.RunResult], junit: Path, *args: str,
+                     **kwargs: object) -> tuple[pytest.RunResult, dict[str, Case]]:
+    """Run the suites (``run_suites`` fixture) with ``args``, JUnit to ``junit``: the result and each check's verdict."""
+    result = run_suites(*args, f"--junitxml={junit}", **kwargs)
+    return result, read_junit(junit)
 
 
 def other_causes_named(message: str, cause: str) -> list[str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
 import smoke.suites
 from smoke.embedded import Embedded, start_embedded
 from smoke.profiles import load_profile
-from smoke.reference import topups
+from smoke.reference import embedded, topups
 from smoke.servers import RunningServer
 
 pytest_plugins = ["pytester"]
@@ -25,34 +26,42 @@ def webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(24)
 
 
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Stoppable)
+
+
+def _stopped_after(start: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """A fixture's body: hand the test ``start``, and stop everything it started when the test ends."""
+    started: list[S] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> S:
+        started.append(start(*args, **kwargs))
+        return started[-1]
+
+    yield tracked
+    for running in started:
+        running.stop()
+
+
 @pytest.fixture
 def start_topups(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
     """Start the top-ups reference target (optionally with faults); stopped after the test."""
-    started: list[RunningServer] = []
+    yield from _stopped_after(lambda *faults, **options: topups.start(webhook_secret, faults=set(faults), **options))
 
-    def start(*faults: str, **options: object) -> RunningServer:
-        server = topups.start(webhook_secret, faults=set(faults), **options)  # type: ignore[arg-type]
-        started.append(server)
-        return server
 
-    yield start
-    for server in started:
-        server.stop()
+@pytest.fixture
+def start_style(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
+    """Start any reference target by its embedded name (optionally with faults); stopped after the test."""
+    yield from _stopped_after(lambda name, *faults: embedded(name)(webhook_secret, faults=frozenset(faults)))
 
 
 @pytest.fixture
 def stack() -> Iterator[Callable[..., Embedded]]:
     """Start a profile's reference target (with faults) wired to its own local Stripe, as a deployment would be."""
-    started: list[Embedded] = []
-
-    def start(*faults: str, profile: str = "demo") -> Embedded:
-        running = start_embedded(load_profile(profile), faults=set(faults))
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
+    yield from _stopped_after(lambda *faults, profile="demo": start_embedded(load_profile(profile), faults=set(faults)))
 
 
 @pytest.fixture

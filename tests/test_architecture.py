@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "smoke"
-# Cycles left on purpose, each named with why (none today). A function-level import is a deliberate lazy one and is
-# not an edge of the graph; an import under ``if TYPE_CHECKING:`` is a type only.
+# Cycles left on purpose, each named with why (none, and none wanted). A function-level import is an edge like any
+# other (a lazy import only hides a circle); an import under ``if TYPE_CHECKING:`` is a type only and is not.
 KNOWN_CYCLES: list[frozenset[str]] = []
 
 
@@ -26,26 +27,22 @@ def _modules() -> dict[str, Path]:
     return {_module_name(path): path for path in sorted(SMOKE.rglob("*.py"))}
 
 
-def _load_time_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    """The statements run when a module loads: its body, into ``if``/``try`` blocks, but not ``if TYPE_CHECKING:``."""
-    out: list[ast.stmt] = []
-    for node in body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            out += _load_time_statements(node.orelse)
-        elif isinstance(node, ast.If):
-            out += _load_time_statements(node.body + node.orelse)
-        elif isinstance(node, ast.Try):
-            out += _load_time_statements(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
+def _runtime_imports(nodes: Iterable[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run, at load time or in a function, but not one under ``if TYPE_CHECKING:``."""
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from _runtime_imports(node.orelse)
         else:
-            out.append(node)
-    return out
+            yield from _runtime_imports(ast.iter_child_nodes(node))
 
 
-def _top_level_imports(path: Path, name: str, known: set[str]) -> set[str]:
-    """The smoke modules ``path`` imports when it is loaded: module-level statements, not under TYPE_CHECKING."""
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The smoke modules ``path`` imports, when it loads or in a function; not those it names under TYPE_CHECKING."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _load_time_statements(ast.parse(path.read_text(encoding="utf-8")).body):
+    for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8")).body):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in known)
         elif isinstance(node, ast.ImportFrom):
@@ -63,10 +60,10 @@ def _top_level_imports(path: Path, name: str, known: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Which smoke modules each smoke module imports at load time."""
+    """Which smoke modules each smoke module imports, at load time or in a function (types only excepted)."""
     modules = _modules()
     known = set(modules)
-    return {name: _top_level_imports(path, name, known) for name, path in modules.items()}
+    return {name: _imports(path, name, known) for name, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -106,16 +103,28 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 
 def test_the_graph_sees_imports() -> None:
-    """The graph is not vacuous: known edges are there, and function-level or TYPE_CHECKING imports are not."""
+    """The graph is not vacuous: known edges are there, a function-level import among them; TYPE_CHECKING ones are not."""
     graph = import_graph()
     assert "smoke.emulator.checkout" in graph["smoke.emulator.store"]
     assert "smoke.emulator.payments" in graph["smoke.emulator.checkout"]
     assert "smoke.emulator.store" not in graph["smoke.emulator.checkout"]  # a type only
     assert "smoke.emulator.store" in graph["smoke.emulator.api"]
+    assert "smoke.emulator.app" in graph["smoke.emulator"]  # imported inside start_emulator
+
+
+def test_function_level_imports_are_edges(tmp_path: Path) -> None:
+    """An import in a function (or a method, or an ``else:`` of TYPE_CHECKING) counts; one for types only does not."""
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\n"
+                      "if TYPE_CHECKING:\n    from smoke import a\nelse:\n    from smoke import b\n"
+                      "def f():\n    from smoke import c\n    if TYPE_CHECKING:\n        import smoke.d\n"
+                      "class K:\n    def g(self):\n        from . import e\n", encoding="utf-8")
+    known = {"smoke.a", "smoke.b", "smoke.c", "smoke.d", "smoke.e"}
+    assert _imports(source, "smoke.m", known) == {"smoke.b", "smoke.c", "smoke.e"}
 
 
 def test_no_import_circle() -> None:
-    """No two smoke modules import each other, directly or through others, when they load."""
+    """No two smoke modules import each other, directly or through others, whether when they load or in a function."""
     found = [c for c in cycles(import_graph()) if c not in KNOWN_CYCLES]
     assert not found, "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in found)
 
@@ -163,3 +172,24 @@ def test_architecture_names_only_files_that_exist() -> None:
     paths = [p.relative_to(SMOKE).as_posix() + ("/" if p.is_dir() else "") for p in SMOKE.rglob("*")]
     stray = sorted(n for n in named if not any(p == n or p.endswith("/" + n) for p in paths))
     assert not stray, f"docs/architecture.md names what is not in smoke/: {', '.join(stray)}"
+
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def _long_functions(path: Path) -> list[str]:
+    """The functions (nested ones too) in ``path`` longer than MAX_FUNCTION_LINES, as ``file:line name (n lines)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_over_80_lines() -> None:
+    """Every function under smoke/ fits in 80 lines; a longer one is split into named steps."""
+    long = [entry for path in sorted(SMOKE.rglob("*.py")) for entry in _long_functions(path)]
+    assert not long, "functions over 80 lines: " + "; ".join(long)

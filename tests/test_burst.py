@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from smoke.config import resolve_settings
 from smoke.errors import ConfigError
-from smoke.reference import embedded
 from smoke.servers import RunningServer
 from smoke.suites.test_burst import Tally, _peak, _percentile, judge_burst
 
 from _scan import stripe_smoke
-from _verdicts import PHRASES, other_causes_named, read_junit
+from _verdicts import PHRASES, Case, other_causes_named, run_for_verdicts
 
 CHECK = "test_payment_burst_credits_every_payment"
 CASES = (f"{CHECK}[one_buyer]", f"{CHECK}[three_buyers]")
@@ -26,24 +25,8 @@ FAST = ("-k", CHECK, "--burst", "20", "--smoke-timeout", "1.5")
 
 
 def _run(run_suites: Callable[..., pytest.RunResult], junit: Path, *args: str,
-         **kwargs: object) -> tuple[pytest.RunResult, dict]:
-    result = run_suites(*FAST, *args, f"--junitxml={junit}", **kwargs)
-    return result, read_junit(junit)
-
-
-@pytest.fixture
-def start_style(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
-    """Start any reference target by its embedded name; stopped after the test."""
-    started: list[RunningServer] = []
-
-    def start(name: str, *faults: str) -> RunningServer:
-        server = embedded(name)(webhook_secret, faults=frozenset(faults))
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+         **kwargs: object) -> tuple[pytest.RunResult, dict[str, Case]]:
+    return run_for_verdicts(run_suites, junit, *FAST, *args, **kwargs)
 
 
 def test_a_lost_update_is_named_alone_in_serial_and_parallel_runs(

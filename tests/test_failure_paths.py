@@ -3,16 +3,15 @@ reference target stays green (or skips, saying why); and the verdicts are the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from smoke.reference import embedded
 from smoke.servers import RunningServer
 from smoke.suites.test_failure_paths import NOT_EVENTS, UNPLACEABLE
 
-from _verdicts import Case, other_causes_named, read_junit
+from _verdicts import Case, other_causes_named, run_for_verdicts
 
 UNPLACEABLE_CHECK = "test_unplaceable_payment_credits_nobody"
 ASYNC_CHECK = "test_delayed_payment_credits_when_it_succeeds"
@@ -40,25 +39,9 @@ STYLES: dict[str, tuple[str, str, set[str], str]] = {
 }
 
 
-@pytest.fixture
-def start_style(webhook_secret: str) -> Iterator[Callable[..., RunningServer]]:
-    """Start a reference target by its embedded name (optionally with faults); stopped after the test."""
-    started: list[RunningServer] = []
-
-    def start(name: str, *faults: str) -> RunningServer:
-        server = embedded(name)(webhook_secret, faults=frozenset(faults))
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 def _verdicts(run_suites: Callable[..., pytest.RunResult], junit: Path, *args: str,
               **kwargs: str) -> tuple[pytest.RunResult, dict[str, Case]]:
-    result = run_suites(*SELECT, *args, f"--junitxml={junit}", **kwargs)
-    cases = read_junit(junit)
+    result, cases = run_for_verdicts(run_suites, junit, *SELECT, *args, **kwargs)
     assert set(cases) == EVERY_CASE, (sorted(cases), result.stdout.str())
     return result, cases
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,36 +13,14 @@ import httpx
 import pytest
 
 from smoke import phases
-from smoke.config import Settings, resolve_settings
 from smoke.embedded import Embedded
 
-CLI = [sys.executable, "-m", "smoke.cli"]
-
-
-def settings_for(running: Embedded, reports: Path) -> Settings:
-    """The settings a user of that deployed target would give (nothing from this machine's environment)."""
-    return resolve_settings({"target": "demo", "base_url": running.base_url, "stripe_api_key": running.stripe_api_key,
-                             "stripe_api_base": running.stripe_api_base, "reports_dir": str(reports),
-                             "settle": 0.2}, environ={})
-
-
-def env_for(running: Embedded, reports: Path) -> dict[str, str]:
-    """The environment of a CI job aimed at that target."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMOKE_", "STRIPE_", "BASE_URL"))}
-    return {**env, "BASE_URL": running.base_url, "STRIPE_API_KEY": running.stripe_api_key or "",
-            "STRIPE_API_BASE": running.stripe_api_base or "", "SMOKE_TARGET": "demo",
-            "SMOKE_REPORTS_DIR": str(reports), "SMOKE_SETTLE_SECONDS": "0.2"}
+from _phases import CLI, created, env_for, settings_for
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run one stripe-smoke command in its own process."""
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=240, env=env, cwd=cwd)
-
-
-def created(running: Embedded, reports: Path) -> Path:
-    """Create-only, in process: the receipt's path."""
-    _receipt, path = phases.create(settings_for(running, reports), running.base_url, out=io.StringIO())
-    return path
 
 
 def behind_a_bot_check(receipt_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -16,36 +15,12 @@ from pathlib import Path
 import pytest
 
 from smoke import phases
-from smoke.config import Settings, resolve_settings
 from smoke.embedded import Embedded
 from smoke.receipts import load
 from smoke.stripe_api import client
 
+from _phases import CLI, created, env_for, settings_for
 from _wait import wait_until
-
-CLI = [sys.executable, "-m", "smoke.cli"]
-
-
-def settings_for(running: Embedded, reports: Path) -> Settings:
-    """The settings a user of that deployed target would give (nothing from this machine's environment)."""
-    return resolve_settings({"target": "demo", "base_url": running.base_url, "stripe_api_key": running.stripe_api_key,
-                             "stripe_api_base": running.stripe_api_base, "reports_dir": str(reports),
-                             "settle": 0.2}, environ={})
-
-
-def env_for(running: Embedded, reports: Path) -> dict[str, str]:
-    """The environment of a CI job aimed at that target."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMOKE_", "STRIPE_", "BASE_URL"))}
-    return {**env, "BASE_URL": running.base_url, "STRIPE_API_KEY": running.stripe_api_key or "",
-            "STRIPE_API_BASE": running.stripe_api_base or "", "STRIPE_WEBHOOK_SECRET": running.webhook_secret,
-            "SMOKE_TARGET": "demo", "SMOKE_REPORTS_DIR": str(reports), "SMOKE_SETTLE_SECONDS": "0.2"}
-
-
-def created(running: Embedded, reports: Path) -> Path:
-    """Create-only, in process: the receipt's path."""
-    with open(os.devnull, "w") as quiet:
-        _receipt, path = phases.create(settings_for(running, reports), running.base_url, out=quiet)
-    return path
 
 
 def expire(running: Embedded, receipt: Path) -> None:
@@ -124,7 +99,7 @@ def test_verify_shows_what_it_waits_for_while_the_session_is_unpaid(stack: Calla
     running = stack()
     receipt = created(running, tmp_path)
     verify = children("checkout", "verify", "--receipt", str(receipt), "--deadline", "7",
-                      env=env_for(running, tmp_path), cwd=tmp_path)
+                      env=env_for(running, tmp_path, webhook_secret=True), cwd=tmp_path)
 
     at, line = verify.first("waiting for the credit:", timeout=5)
     assert at < 5, f"the first status line came after {at:.1f} s"
@@ -149,7 +124,7 @@ def test_verify_ends_at_once_when_the_session_expires(stack: Callable[..., Embed
     running = stack()
     receipt = created(running, tmp_path)
     verify = children("checkout", "verify", "--receipt", str(receipt), "--deadline", "60",
-                      env=env_for(running, tmp_path), cwd=tmp_path)
+                      env=env_for(running, tmp_path, webhook_secret=True), cwd=tmp_path)
     verify.first("Stripe says session open/unpaid", timeout=10)  # the wait has started
 
     expired_at = time.monotonic()
@@ -182,7 +157,7 @@ def test_person_payer_shows_a_status_line_every_few_seconds(stack: Callable[...,
     running = stack()
     receipt = created(running, tmp_path)
     payer = children("checkout", "pay", "--receipt", str(receipt), "--via", "person", "--deadline", "60",
-                     env=env_for(running, tmp_path), cwd=tmp_path)
+                     env=env_for(running, tmp_path, webhook_secret=True), cwd=tmp_path)
 
     _at, line = payer.first("waiting for payment:", timeout=8)
     assert "Stripe says session open/unpaid" in line and "credit state 0" in line and line.endswith(" s left"), line
@@ -201,7 +176,7 @@ def test_person_payer_shows_a_status_line_every_few_seconds(stack: Callable[...,
 
 def test_pending_counts_what_was_verified_and_what_was_not(stack: Callable[..., Embedded], tmp_path: Path) -> None:
     running = stack()
-    env = env_for(running, tmp_path)
+    env = env_for(running, tmp_path, webhook_secret=True)
     paid, unpaid = created(running, tmp_path), created(running, tmp_path)
     pay = subprocess.run([*CLI, "checkout", "pay", "--receipt", str(paid), "--via", "api"], capture_output=True,
                          text=True, timeout=120, env=env, cwd=tmp_path)

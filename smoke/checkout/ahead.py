@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from smoke.embedded import Embedded
     from smoke.phases import PayResult
     from smoke.profiles import Profile
+    from smoke.redact import Redactor
 
 CHECK = "test_checkout_payment_is_credited"
 
@@ -58,29 +59,29 @@ class Paid:
     printed: str
 
 
-def create_and_pay(settings: Settings, base_url: str) -> Paid:
+def create_and_pay(settings: Settings, base_url: str, redactor: Redactor | None = None) -> Paid:
     """Create the Checkout Session through the target and pay it with ``settings.payer`` (what --phase all does first)."""
     from smoke import phases
 
     out = io.StringIO()
-    _, receipt_path = phases.create(settings, base_url, out=out)
+    _, receipt_path = phases.create(settings, base_url, out=out, redactor=redactor)
     paid = phases.pay(receipt_path, settings, via=settings.payer, card=settings.card, deadline=settings.verify_deadline,
-                      out=out)
+                      out=out, redactor=redactor)
     return Paid(receipt_path, paid, out.getvalue())
 
 
 class Ahead:
     """The create and pay phases running on a thread of their own; ``result()`` waits for them (or raises their error)."""
 
-    def __init__(self, settings: Settings, base_url: str) -> None:
+    def __init__(self, settings: Settings, base_url: str, redactor: Redactor | None = None) -> None:
         self._future: Future[Paid] = Future()
-        self._thread = threading.Thread(target=self._run, args=(settings, base_url), name="smoke-checkout-ahead",
+        self._thread = threading.Thread(target=self._run, args=(settings, base_url, redactor), name="smoke-checkout-ahead",
                                         daemon=True)
         self._thread.start()
 
-    def _run(self, settings: Settings, base_url: str) -> None:
+    def _run(self, settings: Settings, base_url: str, redactor: Redactor | None) -> None:
         try:
-            self._future.set_result(create_and_pay(settings, base_url))
+            self._future.set_result(create_and_pay(settings, base_url, redactor))
         except BaseException as exc:  # noqa: BLE001 - handed to the check, which raises it as its own
             self._future.set_exception(exc)
 

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor, default_redactor
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Frame, Locator, Page
@@ -42,10 +42,10 @@ def _card_pattern(card: str, separator: str = r"[\s\-/\u00a0]*") -> str:
     return separator.join(digits) if digits else r"(?!x)x"
 
 
-def scrub(text: str, card: str) -> str:
-    """``text`` with ``card`` (in any grouping) and every other secret-shaped string masked."""
+def scrub(text: str, card: str, redactor: Redactor | None = None) -> str:
+    """``text`` with ``card`` (in any grouping) and every secret the run's redactor knows (or secret-shaped) masked."""
     text = re.sub(_card_pattern(card), mask_card(card), text)
-    return REDACTOR.redact(text)
+    return (redactor or default_redactor()).redact(text)
 
 
 def scrub_bytes(data: bytes, card: str) -> bytes:
@@ -93,7 +93,7 @@ def page_html(page: Page) -> str:
 
 
 def save(page: Page | None, context: BrowserContext | None, directory: Path, card: str,
-         mask: list[Locator]) -> list[Path]:
+         mask: list[Locator], redactor: Redactor | None = None) -> list[Path]:
     """Save what there is to see, card masked everywhere; trace recording stops here. Returns the files saved."""
     directory.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
@@ -105,7 +105,7 @@ def save(page: Page | None, context: BrowserContext | None, directory: Path, car
             pass
         for name, produce in ((HTML, page_html), (FRAMES, frame_tree)):
             try:
-                (directory / name).write_text(scrub(produce(page), card), encoding="utf-8")
+                (directory / name).write_text(scrub(produce(page), card, redactor), encoding="utf-8")
                 saved.append(directory / name)
             except Exception:  # noqa: BLE001
                 pass

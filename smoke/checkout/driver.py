@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from smoke.checkout import artifacts
 from smoke.checkout.selectors import CHALLENGE_FRAMES, DEAD_ENDS, DECLINE_TEXT, LABELS, css
-from smoke.redact import REDACTOR
+from smoke.redact import Redactor, default_redactor
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Frame, Locator, Page
@@ -49,6 +49,7 @@ class _Run:
     mask: list[Locator] = field(default_factory=list)
     challenged: bool = False
     alerts_before_pay: set[str] = field(default_factory=set)
+    redactor: Redactor = field(default_factory=default_redactor)  # the run's: what it knows is masked in the evidence
 
     def remaining_ms(self, cap: float = 10.0) -> float:
         """Milliseconds left before the deadline, at most ``cap`` seconds, at least 1."""
@@ -319,7 +320,8 @@ def _drive(run: _Run, *, card: str, email: str | None, name: str, country: str, 
 def pay(url: str, *, card: str = "4242424242424242", email: str | None = None, name: str = "Smoke Test",
         country: str = "US", postal_code: str = "42424", three_ds: str = "complete", timeout: float = 60,
         artifacts_dir: Path = Path("reports/artifacts/checkout"), headless: bool = True,
-        success_url_prefix: str | None = None, browser: Browser | None = None) -> PayOutcome:
+        success_url_prefix: str | None = None, browser: Browser | None = None,
+        redactor: Redactor | None = None) -> PayOutcome:
     """Pay the Checkout page at ``url`` (fragment included) in ``browser`` or a Chromium of its own; evidence on failure."""
     if three_ds not in ("complete", "fail"):
         raise ValueError("three_ds must be 'complete' or 'fail'")
@@ -331,9 +333,9 @@ def pay(url: str, *, card: str = "4242424242424242", email: str | None = None, n
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkout-driver") as pool:
             return pool.submit(_pay_in_own_browser, headless, url, digits, email, name, country, postal_code,
-                               three_ds, timeout, Path(artifacts_dir), success_url_prefix).result()
+                               three_ds, timeout, Path(artifacts_dir), success_url_prefix, redactor).result()
     return _pay_in(browser, url, digits, email, name, country, postal_code, three_ds, timeout,
-                   Path(artifacts_dir), success_url_prefix)
+                   Path(artifacts_dir), success_url_prefix, redactor)
 
 
 def _pay_in_own_browser(headless: bool, *args: Any) -> PayOutcome:
@@ -344,7 +346,8 @@ def _pay_in_own_browser(headless: bool, *args: Any) -> PayOutcome:
 
 
 def _pay_in(browser: Browser, url: str, card: str, email: str | None, name: str, country: str, postal_code: str,
-            three_ds: str, timeout: float, artifacts_dir: Path, success_url_prefix: str | None) -> PayOutcome:
+            three_ds: str, timeout: float, artifacts_dir: Path, success_url_prefix: str | None,
+            redactor: Redactor | None = None) -> PayOutcome:
     from playwright.sync_api import Error as PlaywrightError
 
     context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
@@ -352,7 +355,7 @@ def _pay_in(browser: Browser, url: str, card: str, email: str | None, name: str,
     context.tracing.start(screenshots=False, snapshots=True, sources=False)
     page = context.new_page()
     run = _Run(page=page, card=card, deadline=time.monotonic() + timeout, start_url=url,
-               success_url_prefix=success_url_prefix)
+               success_url_prefix=success_url_prefix, redactor=redactor or default_redactor())
     try:
         try:
             page.goto(url, wait_until="domcontentloaded", timeout=run.remaining_ms(30))
@@ -364,16 +367,16 @@ def _pay_in(browser: Browser, url: str, card: str, email: str | None, name: str,
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return _failed(run, context, f"the browser reported: {first_line}", artifacts_dir)
         context.tracing.stop()
-        return PayOutcome(status, artifacts.scrub(message, card), page.url, [], run.challenged)
+        return PayOutcome(status, artifacts.scrub(message, card, run.redactor), page.url, [], run.challenged)
     finally:
         context.close()
 
 
 def _failed(run: _Run, context: BrowserContext, reason: str, artifacts_dir: Path) -> PayOutcome:
     final_url = run.page.url if not run.page.is_closed() else ""
-    saved = artifacts.save(run.page, context, artifacts_dir, run.card, run.mask)
+    saved = artifacts.save(run.page, context, artifacts_dir, run.card, run.mask, run.redactor)
     where = f" Saved in {artifacts_dir}: {', '.join(p.name for p in saved)}." if saved else ""
     message = (f"Could not pay the Checkout page: {reason}.{where} "
                + VERIFY_HINT.format(card=artifacts.mask_card(run.card)))
-    return PayOutcome("failed", artifacts.scrub(REDACTOR.redact(message), run.card), final_url, saved,
+    return PayOutcome("failed", artifacts.scrub(message, run.card, run.redactor), final_url, saved,
                       run.challenged)

@@ -178,7 +178,7 @@ def _identity(client: TargetClient, per_check: set[str]) -> str:
         return value
 
     return json.dumps([client.fill(keep(client.profile.credit_object), "[webhook].object"),
-                       client.results.get("var", {}).get("email")], sort_keys=True, default=str)
+                       client.context.email], sort_keys=True, default=str)
 
 
 def _skip_unless_distinct(clients: list[TargetClient]) -> None:
@@ -223,7 +223,7 @@ def _events(smoke: Smoke, clients: list[TargetClient], count: int) -> list[list[
         for index in range(share):
             if index:
                 client.begin_check()  # a per_check step (a pending payment, an invoice) runs again: one subject each
-            payment = Payment(amount=smoke.amount, email=str(client.results.get("var", {}).get("email", "buyer@example.com")))
+            payment = Payment(amount=smoke.amount, email=client.context.email or "buyer@example.com")
             mine.append(build_event(client.profile.credit_event, payment, client.credit_fields(),
                                     api_version=smoke.api_version))
         events.append(mine)
@@ -385,17 +385,17 @@ def judge_burst(tallies: list[Tally], *, delta: float, state: str = "", peak: in
                                 f"of {_num(delta)}: the webhook credits the wrong amount under load.")
     over = [i for i, t in enumerate(tallies) if t.moved > t.share]
     short = [i for i, t in enumerate(tallies) if t.moved < t.acked]
-    if over and short and sum(moved) <= count:
-        return "burst_misattributed", (
-            f"{heard}, but {rose(moved, shares, False)}: some buyers got credits for other buyers' payments. Under "
-            "concurrency the webhook credits a payment to the wrong account — it keeps the account it is crediting where "
-            "concurrent requests share it (a module-level or thread-shared variable?); take it from each event's metadata.")
-    if over:
+    if over:  # more than was paid reached some buyers: misattributed when others are short by as much
+        misattributed = bool(short) and sum(moved) <= count
         extra = sum(tallies[i].moved - tallies[i].share for i in over)
-        return "burst_overcredit", (
-            f"{heard}, but {rose(moved, shares, False)}: {_credits(extra)} more than was paid. Under concurrency the "
-            "webhook credits some payments more than once (a retry inside the handler after a lock timeout, or a second "
-            "path crediting the same payment?); each payment must credit exactly once.")
+        why = ("some buyers got credits for other buyers' payments. Under concurrency the webhook credits a payment to the "
+               "wrong account — it keeps the account it is crediting where concurrent requests share it (a module-level "
+               "or thread-shared variable?); take it from each event's metadata." if misattributed else
+               f"{_credits(extra)} more than was paid. Under concurrency the webhook credits some payments more than once "
+               "(a retry inside the handler after a lock timeout, or a second path crediting the same payment?); each "
+               "payment must credit exactly once.")
+        cause = "burst_misattributed" if misattributed else "burst_overcredit"
+        return cause, f"{heard}, but {rose(moved, shares, False)}: {why}"
     if short:
         vanished = sum(tallies[i].acked - tallies[i].moved for i in short)
         claim = f"{heard}, but {rose(moved, [float(t.acked) for t in tallies], acked < count)}: {_credits(vanished)} vanished"

@@ -12,11 +12,12 @@ from smoke.checks import fail
 from smoke.config import Settings
 from smoke.embedded import Embedded
 from smoke.profiles import Profile
+from smoke.redact import Redactor
 
 
 def test_checkout_payment_is_credited(smoke_settings: Settings, smoke_profile: Profile,
                                       smoke_embedded: Embedded | None, smoke_checkout_ahead: Ahead | None,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                      smoke_redactor: Redactor, capsys: pytest.CaptureFixture[str]) -> None:
     """Create a Checkout Session through the target, pay it, and see exactly one credit (per --phase)."""
     reason = why_not(smoke_settings, smoke_profile, smoke_embedded)
     if reason:
@@ -30,7 +31,7 @@ def test_checkout_payment_is_credited(smoke_settings: Settings, smoke_profile: P
                         pytrace=False)
         receipt_path = Path(settings.receipt_file)
     elif phase == "create-only":
-        _, receipt_path = phases.create(settings, base_url)
+        _, receipt_path = phases.create(settings, base_url, redactor=smoke_redactor)
         with capsys.disabled():
             print(f"\nreceipt written: {receipt_path}")
         return
@@ -42,6 +43,7 @@ def test_checkout_payment_is_credited(smoke_settings: Settings, smoke_profile: P
         if paid.status != "succeeded":
             fail(f"The {paid.payer} payer could not pay the session: {paid.message}"
                  + (f" (artifacts: {', '.join(map(str, paid.artifacts))})" if paid.artifacts else ""))
-    verdict = phases.verify(receipt_path, settings, deadline=settings.verify_deadline if phase == "verify-only" else settings.timeout)
+    verdict = phases.verify(receipt_path, settings, deadline=settings.verify_deadline if phase == "verify-only" else settings.timeout,
+                            redactor=smoke_redactor)
     if verdict.code != "verified":
         fail(f"{verdict.code.replace('_', ' ')}: {verdict.message}")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -264,7 +265,7 @@ def test_the_api_payer_pays_through_the_harness_client_trusting_the_bundle(
 def test_the_browser_payer_pays_on_checkout_stripe_com(as_stripe: RunningEmulator, ca: LocalCA,
                                                        success_page: RunningServer, tmp_path: Path) -> None:
     from smoke.checkout.browser import CHROMIUM_ARGS, chromium_path, start_playwright
-    from smoke.checkout.driver import pay
+    from smoke.checkout.driver import PayOutcome, pay
 
     api = stripe_url("api.stripe.com", as_stripe.port)
     with requests.Session() as http:
@@ -272,24 +273,34 @@ def test_the_browser_payer_pays_on_checkout_stripe_com(as_stripe: RunningEmulato
         # The card layout is the quickest to fill; the layouts themselves are tests/checkout's business.
         session = _create_session(http, api, as_stripe.api_key, str(ca.ca_cert), success_page.url + "/thanks",
                                   **{"metadata[smoke_layout]": "card"})
-    playwright = start_playwright()
-    try:
+
+    def pay_in_own_playwright() -> PayOutcome | str:
+        # A thread of its own: the worker's main thread may already run another Playwright (tests/checkout's
+        # session browser), and the sync API refuses a second one there.
+        playwright = start_playwright()
         try:
-            path = chromium_path(playwright)
-        except ConfigError as exc:
-            pytest.skip(str(exc))
-        # Stripe's names → 127.0.0.1, every other name unresolvable; trust comes from the CA's key, not from
-        # ignoring certificate errors.
-        rules = "MAP api.stripe.com 127.0.0.1, MAP checkout.stripe.com 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-        browser = playwright.chromium.launch(executable_path=path, args=[
-            *CHROMIUM_ARGS, f"--host-resolver-rules={rules}", f"--ignore-certificate-errors-spki-list={ca.spki_sha256()}"])
-        try:
-            outcome = pay(session["url"], browser=browser, timeout=30, artifacts_dir=tmp_path,
-                          success_url_prefix=success_page.url + "/thanks")
+            try:
+                path = chromium_path(playwright)
+            except ConfigError as exc:
+                return str(exc)
+            # Stripe's names → 127.0.0.1, every other name unresolvable; trust comes from the CA's key, not from
+            # ignoring certificate errors.
+            rules = "MAP api.stripe.com 127.0.0.1, MAP checkout.stripe.com 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+            browser = playwright.chromium.launch(executable_path=path, args=[
+                *CHROMIUM_ARGS, f"--host-resolver-rules={rules}",
+                f"--ignore-certificate-errors-spki-list={ca.spki_sha256()}"])
+            try:
+                return pay(session["url"], browser=browser, timeout=30, artifacts_dir=tmp_path,
+                           success_url_prefix=success_page.url + "/thanks")
+            finally:
+                browser.close()
         finally:
-            browser.close()
-    finally:
-        playwright.stop()
+            playwright.stop()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        outcome = pool.submit(pay_in_own_playwright).result(timeout=120)
+    if isinstance(outcome, str):
+        pytest.skip(outcome)
     assert outcome.status == "succeeded", outcome.message
     assert as_stripe.store.get_session(session["id"])["payment_status"] == "paid"
 
