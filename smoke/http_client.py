@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +77,7 @@ class HttpClient:
         self.patience = patience
         self.last_sent_at = 0.0
         self.last_gate_wait = 0.0
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False, verify=_tls())
         # Steps with their own base_url (an admin API): one client each, so no cookie the target set travels there.
         self.other_http: dict[str, httpx.Client] = {}
         self.exchanges: list[Exchange] = []
@@ -104,7 +107,7 @@ class HttpClient:
             return self.base_url, self.http
         base = base_url.rstrip("/")
         if base not in self.other_http:
-            self.other_http[base] = httpx.Client(timeout=self.timeout, follow_redirects=False)
+            self.other_http[base] = httpx.Client(timeout=self.timeout, follow_redirects=False, verify=_tls())
         return base, self.other_http[base]
 
     def _send_once(self, method: str, path: str, *, step: str, base_url: str | None, route: str, patience: float,
@@ -163,3 +166,14 @@ class HttpClient:
         self.http.close()
         for http in self.other_http.values():
             http.close()
+
+
+def _tls() -> ssl.SSLContext:
+    """The TLS settings every client shares (as httpx makes them by default, SSL_CERT_FILE/SSL_CERT_DIR honoured)."""
+    return _tls_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # Loading the CA bundle takes ~20 ms; a run opens a client per buyer, phase and worker.
+    return httpx.create_ssl_context(trust_env=True)
