@@ -14,6 +14,7 @@ import pytest
 from smoke.checks import Sent, Smoke, fail
 from smoke.diagnosis import await_one_credit
 from smoke.events import Payment, build_event
+from smoke.quiet import Fire, observe, quiet_checks
 from smoke.waiting import wait_for
 
 pytestmark = [pytest.mark.smoke_simulated]
@@ -102,32 +103,69 @@ def _ledger_entries(smoke: Smoke, ids: set[str]) -> list[Any]:
     return wait_for(read, bool, smoke.settings.settle, start=0.1, cap=max(0.1, smoke.settings.settle / 3)).value or []
 
 
+@dataclass
+class _Fired:
+    """One unplaceable payment as sent: what names it, and every answer to it (Stripe retries a 5xx)."""
+
+    event: dict[str, Any]
+    payment: Payment
+    named: str
+    statuses: list[int]
+
+
+# The payments the fires below sent, by event id, for their checks to judge (a shared window sends them early).
+_FIRED: dict[str, _Fired] = {}
+
+
+def _placing(smoke: Smoke) -> list[FieldPath]:
+    """The fields that name the buyer's account in the crediting event (none: the check cannot build its events)."""
+    return _placing_paths(smoke.target.profile.credit_object, smoke.target.credit_fields())
+
+
+def _fire_unplaceable(case: Unplaceable) -> Fire:
+    def fire(smoke: Smoke) -> Sent | None:
+        paths = _placing(smoke)
+        if not paths:
+            return None
+        unplaceable = _unplaceable_fields(smoke.target.credit_fields(), paths, case.missing)
+        named = ", ".join(".".join(p) if case.missing else f"{'.'.join(p)} = {_at(unplaceable, p)!r}" for p in paths)
+        # A stranger's e-mail too: an event that still carried the buyer's could rightly be placed by it.
+        payment = Payment(amount=smoke.amount, email=f"nobody+{secrets.token_hex(4)}@example.com")
+        event = build_event(smoke.target.profile.credit_event, payment, unplaceable, api_version=smoke.api_version)
+        sent, statuses = _deliver(smoke, event)
+        _FIRED[event["id"]] = _Fired(event, payment, named, statuses)
+        return sent
+
+    return fire
+
+
+# Each case's payment, sent exactly as the check sends it: one settle window observes them with the session's other
+# events that must change nothing (smoke/quiet.py).
+UNPLACEABLE_FIRES = {kind: _fire_unplaceable(case) for kind, case in UNPLACEABLE.items()}
+quiet_checks("test_unplaceable_payment_credits_nobody", "kind", UNPLACEABLE_FIRES)
+
+
 @pytest.mark.smoke_depends_on("credit")
 @pytest.mark.parametrize("kind", list(UNPLACEABLE))
 def test_unplaceable_payment_credits_nobody(smoke: Smoke, kind: str) -> None:
     """A signed crediting event whose account is missing or unknown gets a 2xx or 4xx (never a 5xx) and credits nobody."""
     case = UNPLACEABLE[kind]
     profile = smoke.target.profile
-    fields = smoke.target.credit_fields()
-    paths = _placing_paths(profile.credit_object, fields)
-    if not paths:
+    if not _placing(smoke):
         pytest.skip("the profile's [webhook.object] has no field filled from the buyer or a setup step, so the "
                     "harness cannot tell which fields name the account")
-    unplaceable = _unplaceable_fields(fields, paths, case.missing)
-    named = ", ".join(".".join(p) if case.missing else f"{'.'.join(p)} = {_at(unplaceable, p)!r}" for p in paths)
-    # A stranger's e-mail too: an event that still carried the buyer's could rightly be placed by it.
-    payment = Payment(amount=smoke.amount, email=f"nobody+{secrets.token_hex(4)}@example.com")
-    event = build_event(profile.credit_event, payment, unplaceable, api_version=smoke.api_version)
-    baseline = smoke.read() if smoke.observable else None
-    sent, statuses = _deliver(smoke, event)
-    status = sent.delivery.status
-    what = f"A correctly signed {event['type']} ({event['id']}) {case.description} ({named})"
+    observed = observe(smoke, UNPLACEABLE_FIRES[kind])
+    assert observed is not None
+    baseline, sent = observed.baseline, observed.sent
+    fired = _FIRED.pop(sent.event["id"])
+    event, payment, status = fired.event, fired.payment, sent.delivery.status
+    what = f"A correctly signed {event['type']} ({event['id']}) {case.description} ({fired.named})"
     if status >= 500:
-        fail(f"{what} got {_answers(statuses)}: the webhook crashes on a payment it cannot place. Stripe retries a 5xx for up "
-             "to three days and may then disable the endpoint, losing every later payment too; answer 2xx (and keep "
-             "the payment for a person to place) or a 4xx.", "crashes_on_unplaceable")
+        fail(f"{what} got {_answers(fired.statuses)}: the webhook crashes on a payment it cannot place. Stripe retries a "
+             "5xx for up to three days and may then disable the endpoint, losing every later payment too; answer 2xx "
+             "(and keep the payment for a person to place) or a 4xx.", "crashes_on_unplaceable")
     if smoke.observable:
-        seen = smoke.changed(baseline)
+        seen = observed.moved()
         if seen is not None:
             effect = smoke.effect()
             if effect.numeric or seen == effect.to:
