@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from smoke.config import Settings
     from smoke.embedded import Embedded
-    from smoke.phases import PayResult
+    from smoke.payers import PayResult
     from smoke.profiles import Profile
     from smoke.redact import Redactor
 
