@@ -38,6 +38,8 @@ _NEEDLES: list[tuple[str, ...] | None] = [("_test_", "_live_"), ("whsec_",), ("e
                                           _NAMES, _NAMES, _NAMES, None]
 # And a character every match needs (name=value needs "=", a header line ":"): JSON bodies rarely hold "=".
 _REQUIRED = ["", "", "", "", ":", "=", ":", ""]
+_REMEMBERED = 2048  # redacted texts kept per redactor (each at most _LONGEST characters)
+_LONGEST = 65536
 
 
 class Redactor:
@@ -46,12 +48,19 @@ class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._lock = threading.Lock()
+        # Texts already redacted with today's secrets: evidence shows each exchange several times (a line per check,
+        # its report section, its attachment), about six redactions of the same text in a run.
+        self._done: dict[str, str] = {}
+        self._generation = 0  # how many secrets were added: a redaction begun before one is not remembered
 
     def add(self, value: Any) -> None:
         """Remember a secret value (ignores empty and very short values)."""
         if isinstance(value, str) and len(value) >= 6:
             with self._lock:
-                self._values.add(value)
+                if value not in self._values:
+                    self._values.add(value)
+                    self._generation += 1
+                    self._done.clear()  # a new secret: what was redacted before may hold it
 
     def add_all(self, value: Any) -> None:
         """Remember every string inside ``value`` (a string, or a JSON-like structure of them)."""
@@ -68,7 +77,21 @@ class Redactor:
         if not text:
             return text
         with self._lock:
+            done = self._done.get(text)
+            if done is not None:
+                return done
             values = sorted(self._values, key=len, reverse=True)
+            generation = self._generation
+        redacted = self._redact(text, values)
+        with self._lock:
+            if generation == self._generation and len(text) <= _LONGEST:
+                if len(self._done) >= _REMEMBERED:
+                    self._done.clear()  # a run's evidence repeats within a check or two: start afresh
+                self._done[text] = redacted
+        return redacted
+
+    def _redact(self, text: str, values: list[str]) -> str:
+        """``text`` with ``values`` and every secret-shaped string masked."""
         for value in values:
             text = text.replace(value, MASK)
         folded = text.casefold()

@@ -18,3 +18,11 @@ from smoke.redact import Redactor
 ])
 def test_credential_names_are_masked_wherever_they_sit(text: str, expected: str) -> None:
     assert Redactor().redact(text) == expected
+
+
+def test_a_secret_learnt_later_is_masked_in_a_text_redacted_before() -> None:
+    redactor = Redactor()
+    text = "the buyer's recovery code is q7-ZZ-81-xk"
+    assert redactor.redact(text) == text
+    redactor.add("q7-ZZ-81-xk")
+    assert redactor.redact(text) == "the buyer's recovery code is [redacted]"
