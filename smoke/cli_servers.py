@@ -14,11 +14,14 @@ def demo(args: argparse.Namespace, extra: list[str]) -> int:
 
     from smoke.embedded import start_embedded
     from smoke.profiles import load_profile
+    from smoke.servers import LOOPBACK, claim
     from smoke.signing import check_webhook_secret
 
     if args.secret and not args.no_stripe:
         raise ConfigError("--secret works only with --no-stripe: the emulator makes the endpoint's secret, as Stripe does.")
     secret = check_webhook_secret(args.secret) if args.secret else None
+    if args.stripe_port and not args.no_stripe:
+        claim(LOOPBACK, args.stripe_port, "--stripe-port")  # name the flag that chose the busy port
     running = start_embedded(load_profile("demo"), secret, with_stripe=not args.no_stripe, port=args.port,
                              emulator_port=args.stripe_port)
     lines = [f"demo target:  {running.base_url}   (webhook: {running.base_url}/api/webhooks/stripe)"]

@@ -58,13 +58,13 @@ def probe(host: str, port: int) -> None:
         trial.bind((host, port))
 
 
-def port_in_use(host: str, port: int) -> str:
-    """The sentence for a port something else already listens on."""
-    return (f"Port {port} on {host} is already in use; stop what listens there or pick another --port "
+def port_in_use(host: str, port: int, option: str = "--port") -> str:
+    """The sentence for a port something else already listens on (``option``: the flag that chose it)."""
+    return (f"Port {port} on {host} is already in use; stop what listens there or pick another {option} "
             "(0 picks a free one).")
 
 
-def _claim(host: str, port: int) -> None:
+def claim(host: str, port: int, option: str = "--port") -> None:
     """``probe``, a refusal worded as one sentence (werkzeug's answer is two lines of its own and exit(1))."""
     try:
         probe(host, port)
@@ -73,7 +73,7 @@ def _claim(host: str, port: int) -> None:
                           "(0 picks a free one).") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(port_in_use(host, port)) from None
+            raise ConfigError(port_in_use(host, port, option)) from None
         raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).") from None
 
 
@@ -84,7 +84,7 @@ def serve(app: Any, port: int = 0, name: str = "server", *, host: str = LOOPBACK
     A port it cannot listen on is a ConfigError of one sentence.
     """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    _claim(host, port)
+    claim(host, port)
     server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True makes a ThreadingMixIn server
     if ssl_context is not None:

@@ -65,18 +65,20 @@ def test_bad_input_is_exit_4_and_one_sentence(tmp_path: Path, args: tuple[str, .
     assert phrase in one_sentence(result)
 
 
-@pytest.mark.parametrize("command", [("emulator",), ("emulator", "--host", "127.0.0.1"), ("demo",)],
-                         ids=["emulator", "stand-in", "demo"])
-def test_a_port_in_use_is_exit_4_and_one_sentence(tmp_path: Path, command: tuple[str, ...]) -> None:
-    """A port something listens on: one sentence naming it and what to do (not werkzeug's two lines and exit 1)."""
+@pytest.mark.parametrize("command, flag", [(("emulator",), "--port"), (("emulator", "--host", "127.0.0.1"), "--port"),
+                                           (("demo",), "--port"), (("demo",), "--stripe-port")],
+                         ids=["emulator", "stand-in", "demo", "demo-stripe-port"])
+def test_a_port_in_use_is_exit_4_and_one_sentence(tmp_path: Path, command: tuple[str, ...], flag: str) -> None:
+    """A port something listens on: one sentence naming it, the flag that chose it and what to do (not werkzeug's two
+    lines and exit 1)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = cli(*command, "--port", str(port), cwd=tmp_path, timeout=60)
+        result = cli(*command, flag, str(port), cwd=tmp_path, timeout=60)
     assert result.returncode == 4, result.stdout + result.stderr
     sentence = one_sentence(result)
-    assert f"Port {port} on 127.0.0.1 is already in use" in sentence and "--port (0 picks a free one)" in sentence
+    assert f"Port {port} on 127.0.0.1 is already in use" in sentence and f"{flag} (0 picks a free one)" in sentence
     assert "Address already in use" not in result.stderr and result.stdout == ""
 
 
