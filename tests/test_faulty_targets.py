@@ -39,6 +39,7 @@ CAUGHT_BY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "check_then_insert": ("test_concurrent_duplicates_credit_once", "dedupe_race", "check-then-insert race", ()),
     "lost_update": ("test_payment_burst_credits_every_payment", "lost_update", "read-modify-write of the balance",
                     ("--burst", "20")),
+    "busy_503": ("test_payment_burst_credits_every_payment", "burst_errors", "fails under this load", ("--burst", "20")),
     "credits_unpaid": ("test_event_does_not_credit and unpaid_session", "credits_unpaid_session", "unpaid session", ()),
     "credits_failed_payment": ("test_event_does_not_credit and failed_payment", "credits_failed_payment",
                                "failed payment", ()),

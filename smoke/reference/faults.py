@@ -17,6 +17,8 @@ FAULTS: dict[str, dict[str, str]] = {
         "reserialized_body": "verifies the signature over a re-serialised body instead of the raw bytes",
         "no_dedupe": "credits every delivery of the same event",
         "check_then_insert": "checks for a duplicate, then credits, then records: a race under concurrent duplicates",
+        "busy_503": "holds a non-blocking lock through a call to Stripe while crediting and answers 503 to any delivery "
+                    "that arrives meanwhile, instead of waiting its turn",
         "lost_update": "reads the balance, waits a moment, writes back old + amount without a lock: concurrent payments "
                        "overwrite each other's credit",
         "credits_unpaid": "credits a checkout.session.completed whose payment_status is unpaid",

@@ -9,11 +9,12 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import threading
 import time
 from typing import Any
 
 import stripe
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 
 from smoke.reference import _base as base
 from smoke.reference._common import NotAnEvent, construct_event, error, well_formed
@@ -271,7 +272,13 @@ def _pay(event: dict[str, Any]) -> Any:
         failed = _failed_first_attempt(event)
         if failed is not None:
             return failed
+    busy: threading.Lock | None = current_app.config.setdefault("BUSY_LOCK", threading.Lock()) \
+        if "busy_503" in active else None
+    if busy is not None and not busy.acquire(blocking=False):
+        return error(503, "unavailable", "busy")  # the bug: a busy moment fails instead of waiting its turn
     try:
+        if busy is not None:
+            time.sleep(0.02)  # the call to Stripe it makes while holding its lock
         outcome = _credit(event, org_id, amount, obj.get("id") if obj.get("object") == "checkout.session" else None)
     except _OnHold:
         if "drops_on_hold" in active:
@@ -280,6 +287,9 @@ def _pay(event: dict[str, Any]) -> Any:
         response = error(503, "unavailable", "account_on_hold")
         response[0].headers["Retry-After"] = "60"
         return response
+    finally:
+        if busy is not None:
+            busy.release()
     if outcome == "duplicate":
         return jsonify({"ok": True, "duplicate": True})
     return jsonify({"ok": True})
