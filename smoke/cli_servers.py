@@ -10,11 +10,10 @@ from smoke.errors import EXIT_OK, ConfigError
 
 def demo(args: argparse.Namespace, extra: list[str]) -> int:
     """Serve the demo target (and, by default, the local Stripe emulator wired to it) until Ctrl-C."""
-    import threading
 
     from smoke.embedded import start_embedded
     from smoke.profiles import load_profile
-    from smoke.servers import LOOPBACK, claim
+    from smoke.servers import LOOPBACK, claim, serve_until_interrupted
     from smoke.signing import check_webhook_secret
 
     if args.secret and not args.no_stripe:
@@ -36,12 +35,7 @@ def demo(args: argparse.Namespace, extra: list[str]) -> int:
     if running.stripe_api_base:
         lines += ["  stripe-smoke checkout create --target demo   # then: checkout pay / checkout verify --receipt FILE"]
     print("\n".join(lines), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
+    serve_until_interrupted(running.stop)
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,3 +98,13 @@ def serve(app: Any, port: int = 0, name: str = "server", *, host: str = LOOPBACK
                               daemon=True)
     thread.start()
     return RunningServer(server=server, thread=thread, app=app)
+
+
+def serve_until_interrupted(stop: Callable[[], None]) -> None:
+    """Block until Ctrl-C, then call ``stop`` (the foreground commands ``demo`` and ``emulator``)."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()

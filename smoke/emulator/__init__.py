@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import secrets
 import ssl
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from smoke.emulator.checkout import PayResult
 from smoke.emulator.delivery import Deliverer
 from smoke.emulator.store import LAYOUTS, Settings, Store
-from smoke.servers import LOOPBACK, RunningServer, serve
+from smoke.servers import LOOPBACK, RunningServer, serve, serve_until_interrupted
 
 __all__ = ["PayResult", "RunningEmulator", "Store", "main_banner", "serve_forever", "start_emulator"]
 
@@ -106,9 +105,4 @@ def serve_forever(port: int = 12111, *, state_file: str | Path | None = None, la
     """Start the emulator, print the banner, and block until Ctrl-C."""
     running = start_emulator(port, state_file=state_file, layout=layout)
     print(main_banner(running), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
+    serve_until_interrupted(running.stop)
